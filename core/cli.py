@@ -1,0 +1,298 @@
+"""Engine command line: ``python -m core <command> …`` (run from the repo root).
+
+Exit status 0 on success, 2 with one line on stderr for bad input, 130 when
+cancelled (Ctrl-C). See DESIGN.md for the contract of ``unmix``/``train``/``apply``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+import numpy as np
+
+from .errors import Cancelled, UnmixError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors on one line with exit status 2."""
+
+    def error(self, message):  # noqa: D401
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return v
+
+
+def _common_raster(p):
+    p.add_argument("input", help="input raster (GeoTIFF, ENVI, VRT or any GDAL raster)")
+    p.add_argument("--bands", default=None,
+                   help="1-based band subset, e.g. '1-100,120-150' (default: all good bands per the ENVI bbl)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m core", description="DiffUnmix engine: hyperspectral unmixing.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("synth", help="generate a synthetic scene with known truth",
+                       description="Generate a synthetic scene (scene.tif, truth_abundances.tif, "
+                                   "truth_endmembers.csv, scene.json) from a spectral library.")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--height", type=int, default=64)
+    s.add_argument("--width", type=int, default=64)
+    s.add_argument("--endmembers", "-p", type=int, default=4, help="number of endmembers P")
+    s.add_argument("--family", choices=["grf", "legendre", "mosaic"], default="grf",
+                   help="spatial family of the abundance maps")
+    s.add_argument("--purity", type=float, default=0.5, help="0..1, higher = more near-pure pixels")
+    s.add_argument("--snr", type=float, default=30.0, help="signal-to-noise ratio in dB (<=0: no noise)")
+    s.add_argument("--noise", choices=["white", "correlated"], default="white")
+    s.add_argument("--illumination", type=float, default=0.0, help="std of per-pixel illumination scaling")
+    s.add_argument("--min-angle", type=float, default=10.0, help="minimum angle between endmembers (deg)")
+    s.add_argument("--library", default=None, help="spectral library (.sli/.hdr or .csv); default: bundled")
+    s.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("count", help="estimate the number of endmembers (HySime)",
+                       description="Estimate the number of endmembers with HySime and print it.")
+    _common_raster(c)
+    c.add_argument("--json", action="store_true", help="print a JSON object instead of the number")
+
+    e = sub.add_parser("extract", help="extract endmembers (VCA or library-guided) to CSV",
+                       description="Extract P endmember spectra with VCA (or choose them from a library).")
+    _common_raster(e)
+    e.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
+    e.add_argument("--out", required=True, help="output CSV")
+    e.add_argument("--library", default=None, help="library used to name (or select) the endmembers")
+    e.add_argument("--method", choices=["vca", "library"], default="vca",
+                   help="vca: extract from the data; library: choose P library spectra")
+
+    f = sub.add_parser("fcls", help="abundances for given endmembers (FCLS)",
+                       description="Fully constrained least squares abundances for an endmember CSV.")
+    _common_raster(f)
+    f.add_argument("--endmembers-csv", required=True, help="endmember CSV (as written by extract/unmix)")
+    f.add_argument("--out", required=True, help="output abundance GeoTIFF")
+
+    v = sub.add_parser("evaluate", help="score results against a reference",
+                       description="Scores: aRMSE, RMSE, SAD (matched by the Hungarian method), "
+                                   "reconstruction PSNR.")
+    v.add_argument("--abundances", help="estimated abundance raster")
+    v.add_argument("--reference-abundances", help="reference abundance raster")
+    v.add_argument("--endmembers", help="estimated endmember CSV")
+    v.add_argument("--reference-endmembers", help="reference endmember CSV")
+    v.add_argument("--input", help="input raster, for the reconstruction error")
+    v.add_argument("--json", default=None, help="also write the scores to this JSON file")
+
+    u = sub.add_parser("unmix", help="unmix a raster (endmembers + abundances)",
+                       description="Unmix a raster: writes OUTDIR/abundances.tif, endmembers.csv, "
+                                   "endmembers.png, report.json.")
+    _common_raster(u)
+    u.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
+    u.add_argument("--out", required=True, help="output folder")
+    u.add_argument("--library", default=None, help="spectral library to name endmembers / guide the engine")
+    u.add_argument("--model", default=None, help="apply a saved model (checkpoint) instead of fitting")
+    u.add_argument("--method", choices=["full", "vca-fcls"], default=None,
+                   help="full: HybridSTU + diffusion engine (default); vca-fcls: classical baseline")
+    u.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    u.add_argument("--quality", choices=["fast", "default", "best"], default="default")
+    u.add_argument("--uncertainty", type=_positive_int, default=0,
+                   help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
+    u.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
+    u.add_argument("--quiet", "-q", action="store_true")
+    return ap
+
+
+def _cmd_synth(a) -> int:
+    from .synth import SceneConfig, generate
+
+    cfg = SceneConfig(height=a.height, width=a.width, p=a.endmembers, family=a.family, purity=a.purity,
+                      snr_db=None if a.snr <= 0 else a.snr, noise=a.noise, illumination=a.illumination,
+                      min_angle_deg=a.min_angle, seed=a.seed)
+    if a.height < 1 or a.width < 1 or a.endmembers < 2:
+        raise UnmixError("--height/--width must be ≥ 1 and --endmembers ≥ 2")
+    out = generate(a.out, cfg, library_path=a.library)
+    paths = out["paths"] if "paths" in out else out
+    for k, v in paths.items():
+        if isinstance(v, str):
+            print(f"{k}: {v}")
+    return 0
+
+
+def _pixels(a, max_pixels: int = 60000):
+    from .pipeline import open_input, sample_pixels
+    from .raster import RasterReader
+
+    info, bands, wl, fwhm = open_input(a.input, a.bands)
+    with RasterReader(a.input, bands=bands) as r:
+        Y = sample_pixels(r, max_pixels, a.seed)
+    if Y.shape[0] == 0:
+        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {a.input}")
+    return info, bands, wl, fwhm, Y
+
+
+def _cmd_count(a) -> int:
+    from .endmembers import hysime
+
+    _, bands, _, _, Y = _pixels(a)
+    k, _ = hysime(Y, seed=a.seed)
+    if a.json:
+        print(json.dumps({"endmembers": int(k), "bands": int(len(bands)), "pixels_sampled": int(Y.shape[0])}))
+    else:
+        print(int(k))
+    return 0
+
+
+def _cmd_extract(a) -> int:
+    from .library import write_csv
+    from .pipeline import check_outputs, initial_endmembers, load_library_for, resolve_p
+
+    check_outputs([a.out], a.input)
+    if a.method == "library" and not a.library:
+        raise UnmixError("--method library needs --library")
+    info, bands, wl, fwhm, Y = _pixels(a)
+    p, _ = resolve_p(Y, a.endmembers, a.seed)
+    lib = load_library_for(a.library, wl, fwhm, len(bands))
+    E, names, _, angles = initial_endmembers(Y, p, lib, a.seed, library_select=a.method == "library")
+    write_csv(a.out, E, names, wavelengths_nm=wl)
+    print(f"{p} endmembers → {a.out}: {', '.join(names)}")
+    return 0
+
+
+def _read_endmember_csv(path: str, n_bands: int, wl) -> (np.ndarray, List[str]):
+    from .library import read_library, resample
+
+    lib = read_library(path)
+    if lib.spectra.shape[1] == n_bands:
+        return lib.spectra, list(lib.names)
+    if wl is not None and lib.wavelengths_nm is not None:
+        return resample(lib, wl).spectra, list(lib.names)
+    raise UnmixError(f"{os.path.basename(path)} has {lib.spectra.shape[1]} bands, the raster {n_bands}")
+
+
+def _cmd_fcls(a) -> int:
+    from .fcls import fcls
+    from .pipeline import StagedOutputs, check_outputs, open_input, stream_pixels
+    from .raster import RasterReader, RasterWriter
+
+    check_outputs([a.out], a.input)
+    info, bands, wl, _ = open_input(a.input, a.bands)
+    E, names = _read_endmember_csv(a.endmembers_csv, len(bands), wl)
+    if E.shape[0] < 2:
+        raise UnmixError("the endmember CSV must hold at least 2 spectra")
+    staged = StagedOutputs({"A": a.out})
+    try:
+        with RasterReader(a.input, bands=bands) as r:
+            with RasterWriter(staged.path("A"), info.width, info.height, E.shape[0],
+                              geotransform=info.geotransform, projection=info.projection,
+                              band_names=names) as w:
+                stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)])
+        if stats["count"] == 0:
+            raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {a.input}")
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise
+    print(f"abundances ({E.shape[0]} bands) → {a.out}")
+    return 0
+
+
+def _cmd_evaluate(a) -> int:
+    from .metrics import evaluate
+    from .raster import read_cube
+
+    def cube(path):
+        c, valid, _ = read_cube(path)
+        return c, valid
+
+    A_est = A_ref = E_est = E_ref = Y = None
+    names = None
+    mask = None
+    if a.abundances and a.reference_abundances:
+        A_est, v1 = cube(a.abundances)
+        A_ref, v2 = cube(a.reference_abundances)
+        if A_est.shape != A_ref.shape:
+            raise UnmixError(f"abundance rasters differ in shape: {A_est.shape} vs {A_ref.shape}")
+        mask = v1 & v2
+    if a.endmembers and a.reference_endmembers:
+        from .library import read_library
+
+        le, lr = read_library(a.endmembers), read_library(a.reference_endmembers)
+        E_est, E_ref, names = le.spectra, lr.spectra, list(lr.names)
+        if E_est.shape[1] != E_ref.shape[1]:
+            raise UnmixError("estimated and reference endmembers have different band counts")
+    if a.input and A_est is not None and E_est is not None:
+        Yc, vy = cube(a.input)
+        if Yc.shape[0] == E_est.shape[1]:
+            Y = Yc
+            mask = vy if mask is None else mask & vy
+    if A_est is None and E_est is None:
+        raise UnmixError("give --abundances with --reference-abundances and/or --endmembers with "
+                         "--reference-endmembers")
+
+    def pix(c):
+        return None if c is None else (c[:, mask].T if mask is not None else c.reshape(c.shape[0], -1).T)
+
+    scores = evaluate(A_ref=pix(A_ref), E_ref=E_ref, A_est=pix(A_est), E_est=E_est, Y=pix(Y), names=names)
+    for k, val in scores.items():
+        if isinstance(val, float):
+            print(f"{k:32s} {val:.5f}")
+        elif isinstance(val, (list, dict)):
+            print(f"{k:32s} {json.dumps(val)}")
+        else:
+            print(f"{k:32s} {val}")
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump(scores, fh, indent=2)
+    return 0
+
+
+def _cmd_unmix(a) -> int:
+    from .pipeline import UnmixOptions, unmix
+    from .progress import ConsoleProgress
+    from .raster import check_output_dir
+
+    check_output_dir(a.out)
+    method = a.method or ("vca-fcls" if not _full_available() else "full")
+    opts = UnmixOptions(endmembers=a.endmembers, method=method, library=a.library, model=a.model,
+                        device=a.device, seed=a.seed, bands=a.bands, quality=a.quality,
+                        uncertainty=a.uncertainty)
+    res = unmix(a.input, os.path.join(a.out, "abundances.tif"), os.path.join(a.out, "endmembers.csv"),
+                opts, plot_path=os.path.join(a.out, "endmembers.png"),
+                report_path=os.path.join(a.out, "report.json"),
+                residual_path=os.path.join(a.out, "residual.tif") if a.residual else None,
+                progress=ConsoleProgress(quiet=a.quiet))
+    print(f"{res.p} endmembers ({', '.join(res.names)}) → {a.out}")
+    return 0
+
+
+def _full_available() -> bool:
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.exists(os.path.join(here, "engine_run.py")) and importlib.util.find_spec("torch") is not None
+
+
+COMMANDS = {"synth": _cmd_synth, "count": _cmd_count, "extract": _cmd_extract, "fcls": _cmd_fcls,
+            "evaluate": _cmd_evaluate, "unmix": _cmd_unmix}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UnmixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("cancelled", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        return 1

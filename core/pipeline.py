@@ -1,0 +1,392 @@
+"""The one entry point the CLI and the QGIS plugin call: :func:`unmix`.
+
+Data flow (DESIGN.md): raster → sample of valid pixels → P (given or HySime)
+→ initial endmembers (VCA, library-named) → abundances, streamed window by
+window from and to disk → endmembers.csv, endmembers.png, report.json.
+All outputs are staged under temporary names and renamed together only when
+the whole run succeeded, so a failed or cancelled run leaves nothing behind and
+never damages an existing file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from . import __version__
+from .errors import UnmixError
+from .progress import ensure
+
+METHODS = ("full", "vca-fcls")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class UnmixOptions:
+    """User options of an unmixing run (mirrors the CLI and Processing parameters)."""
+
+    endmembers: int = 0  # 0 = estimate with HySime
+    method: str = "vca-fcls"
+    library: Optional[str] = None
+    model: Optional[str] = None
+    device: str = "auto"
+    seed: int = 0
+    bands: Optional[str] = None  # 1-based subset "1-50,60"; None = good bands (bbl)
+    quality: str = "default"
+    uncertainty: int = 0
+    max_sample: int = 60000  # pixels sampled for estimation (HySime, VCA, fitting)
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise UnmixError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
+        if self.device not in DEVICES:
+            raise UnmixError(f"unknown device '{self.device}' (choose from {', '.join(DEVICES)})")
+        if self.endmembers < 0:
+            raise UnmixError(f"--endmembers must be 0 (estimate) or at least 2, got {self.endmembers}")
+        if self.endmembers == 1:
+            raise UnmixError("--endmembers must be 0 (estimate) or at least 2, got 1")
+        if self.uncertainty < 0:
+            raise UnmixError("--uncertainty must be 0 or a positive number of samples")
+
+
+@dataclass
+class UnmixResult:
+    """What a run produced."""
+
+    names: List[str]
+    p: int
+    abundances_path: str
+    endmembers_path: str
+    plot_path: Optional[str] = None
+    report_path: Optional[str] = None
+    residual_path: Optional[str] = None
+    endmembers: Optional[np.ndarray] = None  # (P, B)
+    wavelengths_nm: Optional[np.ndarray] = None
+    report: Dict = field(default_factory=dict)
+
+
+class StagedOutputs:
+    """Temporary names for a set of outputs, renamed together on :meth:`commit`."""
+
+    def __init__(self, finals: Dict[str, Optional[str]]):
+        self.finals = {k: os.path.abspath(v) for k, v in finals.items() if v}
+        self.temps = {}
+        tag = f"{os.getpid()}-{int(time.time() * 1e6) % 10**9}"
+        for key, final in self.finals.items():
+            folder, name = os.path.split(final)
+            stem, ext = os.path.splitext(name)
+            self.temps[key] = os.path.join(folder, f".{stem}.partial-{tag}{ext}")
+
+    def path(self, key: str) -> Optional[str]:
+        return self.temps.get(key)
+
+    def commit(self) -> None:
+        for key, tmp in self.temps.items():
+            if os.path.exists(tmp):
+                os.replace(tmp, self.finals[key])
+
+    def abort(self) -> None:
+        for tmp in self.temps.values():
+            for candidate in (tmp, tmp + ".aux.xml"):
+                if os.path.exists(candidate):
+                    try:
+                        os.remove(candidate)
+                    except OSError:
+                        pass
+
+
+def check_outputs(paths: List[Optional[str]], input_path: str) -> None:
+    """Refuse unwritable output folders and outputs that would overwrite the input."""
+    from .raster import check_output_dir
+
+    src = os.path.abspath(input_path)
+    for p in paths:
+        if not p:
+            continue
+        if os.path.abspath(p) == src:
+            raise UnmixError(f"an output would overwrite the input raster: {p}")
+        if os.path.isdir(p):
+            raise UnmixError(f"output path is a folder, expected a file name: {p}")
+        check_output_dir(os.path.dirname(os.path.abspath(p)) or ".")
+
+
+def open_input(input_path: str, bands: Optional[str]):
+    """Open the input raster and select its bands; validate it can be unmixed.
+
+    Returns:
+        (info, band indices (0-based), wavelengths_nm of the selection or None,
+        fwhm_nm of the selection or None).
+    """
+    from .raster import band_subset, read_info
+
+    info = read_info(input_path)
+    if info.count < 2:
+        raise UnmixError(
+            f"input raster has {info.count} band; unmixing needs a multi- or hyperspectral raster: {input_path}")
+    idx = np.asarray(band_subset(info, bands), dtype=int)
+    if idx.size < 2:
+        raise UnmixError(f"only {idx.size} usable band(s) selected; unmixing needs at least 2")
+    wl = None if info.wavelengths_nm is None else np.asarray(info.wavelengths_nm, float)[idx]
+    fwhm = None if info.fwhm_nm is None else np.asarray(info.fwhm_nm, float)[idx]
+    return info, idx, wl, fwhm
+
+
+def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarray:
+    """A uniform random sample of valid pixels, read window by window.
+
+    Every valid pixel draws a random priority; the ``max_pixels`` smallest are
+    kept, so the sample is uniform over the raster and deterministic for a seed
+    while memory stays bounded by ``max_pixels``.
+
+    Returns:
+        Y (N, B) float32; N == 0 when the raster has no valid pixel.
+    """
+    prog = ensure(progress)
+    rng = np.random.default_rng(seed)
+    keep = np.zeros((0, len(reader.bands)), np.float32)
+    keys = np.zeros(0)
+    windows = list(reader.windows(max_pixels=1 << 20))
+    for i, (x, y, w, h) in enumerate(windows):
+        prog.check()
+        cube, valid = reader.read(x, y, w, h)
+        pix = cube[:, valid].T
+        if pix.shape[0]:
+            k = rng.random(pix.shape[0])
+            keep = np.concatenate([keep, pix.astype(np.float32)])
+            keys = np.concatenate([keys, k])
+            if keep.shape[0] > max_pixels:
+                sel = np.argpartition(keys, max_pixels)[:max_pixels]
+                keep, keys = keep[sel], keys[sel]
+        prog.set_progress(100.0 * (i + 1) / len(windows))
+    order = np.argsort(keys, kind="stable")
+    return keep[order]
+
+
+def resolve_p(Y: np.ndarray, requested: int, seed: int) -> (int, Optional[int]):
+    """The number of endmembers: as requested, or estimated by HySime when 0."""
+    from .endmembers import hysime
+
+    n, b = Y.shape
+    estimated = None
+    if requested == 0:
+        estimated, _ = hysime(Y, seed=seed)
+        p = int(min(max(estimated, 2), b - 1))
+    else:
+        p = int(requested)
+    if p < 2 or p >= b:
+        raise UnmixError(f"--endmembers must be between 2 and {b - 1} for a raster with {b} bands, got {p}")
+    if n < p:
+        raise UnmixError(f"only {n} valid pixel(s), fewer than the {p} endmembers requested")
+    return p, estimated
+
+
+def load_library_for(path: Optional[str], wavelengths_nm, fwhm_nm, n_bands: int):
+    """Read a spectral library and resample it to the raster's bands (None if no path)."""
+    if not path:
+        return None
+    from .library import read_library, resample
+
+    lib = read_library(path)
+    if wavelengths_nm is not None and lib.wavelengths_nm is not None:
+        return resample(lib, wavelengths_nm, fwhm_nm)
+    if lib.spectra.shape[1] != n_bands:
+        raise UnmixError(
+            f"library {os.path.basename(path)} has {lib.spectra.shape[1]} bands but the raster has "
+            f"{n_bands} and no wavelengths to resample by")
+    return lib
+
+
+def initial_endmembers(Y: np.ndarray, p: int, lib, seed: int, library_select: bool = False):
+    """Initial endmembers by VCA (or chosen from the library) and their names.
+
+    Returns:
+        (E (P, B), names, matched library spectra (P, B) or None, angles (P,) or None)
+    """
+    from .endmembers import name_endmembers, select_from_library, vca
+
+    if lib is not None and library_select:
+        idx = np.asarray(select_from_library(Y, lib.spectra, p, seed=seed))
+        E = lib.spectra[idx].astype(np.float64)
+    else:
+        E, _ = vca(Y, p, seed=seed)
+    if lib is None:
+        return np.asarray(E, np.float64), [f"EM{i + 1}" for i in range(p)], None, None
+    names, lidx, ang = name_endmembers(E, lib.spectra, lib.names)
+    return np.asarray(E, np.float64), list(names), lib.spectra[np.asarray(lidx)], np.asarray(ang)
+
+
+def stream_pixels(reader, writers: List, fn: Callable[[np.ndarray], List[np.ndarray]],
+                  progress=None) -> Dict[str, float]:
+    """Apply a per-pixel function window by window and write its outputs.
+
+    Args:
+        reader: an open ``RasterReader``.
+        writers: open ``RasterWriter`` objects, one per array ``fn`` returns.
+        fn: maps valid pixels (N, B) to a list of arrays (N, c_k).
+        progress: progress protocol.
+
+    Returns:
+        Sums over valid pixels of the last output's first column and the count,
+        for summary statistics.
+    """
+    prog = ensure(progress)
+    windows = list(reader.windows(max_pixels=1 << 18))
+    total, count = 0.0, 0
+    for i, (x, y, w, h) in enumerate(windows):
+        prog.check()
+        cube, valid = reader.read(x, y, w, h)
+        pix = cube[:, valid].T
+        outs = fn(pix) if pix.shape[0] else None
+        for k, wr in enumerate(writers):
+            arr = np.full((wr.count, h, w), np.nan, np.float32)
+            if outs is not None:
+                arr[:, valid] = np.asarray(outs[k], np.float32).T
+            wr.write(arr, x, y)
+        if outs is not None:
+            total += float(np.sum(outs[-1][:, 0]))
+            count += int(pix.shape[0])
+        prog.set_progress(100.0 * (i + 1) / len(windows))
+    return {"sum": total, "count": count}
+
+
+def unmix(input_path: str, abundances_path: str, endmembers_path: str,
+          options: Optional[UnmixOptions] = None, plot_path: Optional[str] = None,
+          report_path: Optional[str] = None, residual_path: Optional[str] = None,
+          progress=None) -> UnmixResult:
+    """Unmix a raster: endmember spectra and one abundance map per endmember.
+
+    Args:
+        input_path: any GDAL raster with ≥ 2 bands.
+        abundances_path: output GeoTIFF, P Float32 bands named after the endmembers.
+        endmembers_path: output CSV (``wavelength_nm`` or ``band`` + one column per endmember).
+        options: :class:`UnmixOptions`.
+        plot_path: optional PNG of the endmember spectra.
+        report_path: optional JSON report.
+        residual_path: optional GeoTIFF of the per-pixel reconstruction RMSE.
+        progress: progress/cancel protocol (:mod:`core.progress`).
+
+    Raises:
+        UnmixError: bad input (message is one line).
+        Cancelled: the user cancelled; no output is left behind.
+    """
+    opts = options or UnmixOptions()
+    opts.validate()
+    prog = ensure(progress)
+    t0 = time.perf_counter()
+    check_outputs([abundances_path, endmembers_path, plot_path, report_path, residual_path], input_path)
+    info, bands, wl, fwhm = open_input(input_path, opts.bands)
+    if opts.endmembers and opts.endmembers >= len(bands):
+        raise UnmixError(
+            f"--endmembers must be between 2 and {len(bands) - 1} for a raster with {len(bands)} bands, "
+            f"got {opts.endmembers}")
+    if opts.method == "full" or opts.model:
+        from .engine_run import run_full  # torch is imported only here
+
+        return run_full(input_path, abundances_path, endmembers_path, opts, plot_path,
+                        report_path, residual_path, prog, info, bands, wl, fwhm, t0)
+
+    from .fcls import fcls
+    from .raster import RasterReader, RasterWriter
+
+    staged = StagedOutputs({"A": abundances_path, "E": endmembers_path, "plot": plot_path,
+                            "report": report_path, "res": residual_path})
+    timings = {}
+    try:
+        with RasterReader(input_path, bands=bands) as reader:
+            prog.info("sampling valid pixels")
+            Y = sample_pixels(reader, opts.max_sample, opts.seed, prog.sub(0, 10))
+            if Y.shape[0] == 0:
+                raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+            p, p_est = resolve_p(Y, opts.endmembers, opts.seed)
+            prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
+            lib = load_library_for(opts.library, wl, fwhm, len(bands))
+            E, names, lib_match, angles = initial_endmembers(Y, p, lib, opts.seed)
+            timings["estimation_s"] = time.perf_counter() - t0
+            prog.set_progress(15)
+            t1 = time.perf_counter()
+            writers = [RasterWriter(staged.path("A"), info.width, info.height, p,
+                                    geotransform=info.geotransform, projection=info.projection,
+                                    band_names=names)]
+            if residual_path:
+                writers.append(RasterWriter(staged.path("res"), info.width, info.height, 1,
+                                            geotransform=info.geotransform, projection=info.projection,
+                                            band_names=["reconstruction_rmse"]))
+
+            def per_pixel(pix):
+                A = fcls(pix, E)
+                rmse = np.sqrt(np.mean((pix - A @ E) ** 2, axis=1, keepdims=True))
+                return [A, rmse]
+
+            try:
+                stats = stream_pixels(reader, writers, per_pixel, prog.sub(15, 95))
+            except BaseException:
+                for wr in writers:
+                    wr.abort()
+                raise
+            for wr in writers:
+                wr.close()
+            timings["abundances_s"] = time.perf_counter() - t1
+        result = finish_outputs(staged, input_path, info, bands, wl, E, names, lib_match, angles,
+                                opts, p, p_est, timings, t0,
+                                extra={"valid_pixels": stats["count"],
+                                       "mean_reconstruction_rmse": stats["sum"] / max(stats["count"], 1)})
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise
+    prog.set_progress(100)
+    return result
+
+
+def finish_outputs(staged: StagedOutputs, input_path: str, info, bands, wl, E, names, lib_match,
+                   angles, opts: UnmixOptions, p: int, p_est: Optional[int], timings: Dict,
+                   t0: float, extra: Optional[Dict] = None) -> UnmixResult:
+    """Write the endmember CSV, the plot and the report to their staged names."""
+    from .library import write_csv
+    from .plot import plot_endmembers
+
+    write_csv(staged.path("E"), E, names, wavelengths_nm=wl)
+    if staged.path("plot"):
+        plot_endmembers(staged.path("plot"), E, names, wl, library=lib_match,
+                        library_names=names if lib_match is not None else None,
+                        title=f"DiffUnmix endmembers — {os.path.basename(input_path)}")
+    timings["total_s"] = time.perf_counter() - t0
+    report = {
+        "diffunmix_version": __version__,
+        "input": os.path.abspath(input_path),
+        "width": info.width, "height": info.height,
+        "bands_used": [int(b) + 1 for b in bands],
+        "method": opts.method if not opts.model else "model",
+        "options": asdict(opts),
+        "endmember_count": p,
+        "endmember_count_estimated": p_est,
+        "endmember_names": list(names),
+        "library_angles_rad": None if angles is None else [float(a) for a in angles],
+        "wavelengths_nm": None if wl is None else [float(w) for w in wl],
+        "timings_s": {k: round(float(v), 3) for k, v in timings.items()},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": os.cpu_count()},
+        "outputs": {k: v for k, v in staged.finals.items()},
+    }
+    report.update(extra or {})
+    if staged.path("report"):
+        with open(staged.path("report"), "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2, default=_json_default)
+    return UnmixResult(names=list(names), p=p, abundances_path=staged.finals["A"],
+                       endmembers_path=staged.finals["E"], plot_path=staged.finals.get("plot"),
+                       report_path=staged.finals.get("report"), residual_path=staged.finals.get("res"),
+                       endmembers=np.asarray(E), wavelengths_nm=wl, report=report)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
