@@ -1,0 +1,17 @@
+"""The Processing algorithms of the DiffUnmix provider.
+
+Add a new algorithm by writing ``plugin/algorithms/<name>.py`` with one
+``QgsProcessingAlgorithm`` subclass and listing it in :func:`algorithm_classes`.
+"""
+
+from __future__ import annotations
+
+
+def algorithm_classes() -> list:
+    """The algorithm classes the provider instantiates, in toolbox order.
+
+    Imported here (not at package import) so loading the package stays cheap.
+    """
+    from .unmix import UnmixAlgorithm
+
+    return [UnmixAlgorithm]
