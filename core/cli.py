@@ -105,6 +105,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
     u.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
     u.add_argument("--quiet", "-q", action="store_true")
+
+    t = sub.add_parser("train", help="fit the engine to a raster and save the model",
+                       description="Fit HybridSTU, the abundance diffusion and the endmember diffusion to a "
+                                   "raster (semi-blind, or supervised with --reference-abundances) and save "
+                                   "a checkpoint for 'apply'.")
+    _common_raster(t)
+    t.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
+    t.add_argument("--out", required=True, help="output model file (.pt)")
+    t.add_argument("--library", default=None, help="spectral library (names; spectra for the 1D diffusion)")
+    t.add_argument("--reference-abundances", default=None, help="reference abundance raster (supervised)")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--quality", choices=["fast", "default", "best"], default="default")
+    t.add_argument("--quiet", "-q", action="store_true")
+
+    y = sub.add_parser("apply", help="apply a saved model to a raster",
+                       description="Apply a saved model to a raster of the same sensor: writes the same "
+                                   "outputs as unmix, with the model's endmembers.")
+    _common_raster(y)
+    y.add_argument("--model", required=True, help="model file written by 'train'")
+    y.add_argument("--out", required=True, help="output folder")
+    y.add_argument("--library", default=None, help="library used to name the endmembers")
+    y.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    y.add_argument("--uncertainty", type=_positive_int, default=0,
+                   help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
+    y.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
+    y.add_argument("--quiet", "-q", action="store_true")
     return ap
 
 
@@ -252,34 +278,53 @@ def _cmd_evaluate(a) -> int:
     return 0
 
 
-def _cmd_unmix(a) -> int:
+def _run_unmix(a, method: str, model=None, quality: str = "default", endmembers: int = 0) -> int:
     from .pipeline import UnmixOptions, unmix
     from .progress import ConsoleProgress
     from .raster import check_output_dir
 
-    check_output_dir(a.out)
-    method = a.method or ("vca-fcls" if not _full_available() else "full")
-    opts = UnmixOptions(endmembers=a.endmembers, method=method, library=a.library, model=a.model,
-                        device=a.device, seed=a.seed, bands=a.bands, quality=a.quality,
+    opts = UnmixOptions(endmembers=endmembers, method=method, library=a.library, model=model,
+                        device=a.device, seed=a.seed, bands=a.bands, quality=quality,
                         uncertainty=a.uncertainty)
+    opts.validate()
+    check_output_dir(a.out)
     res = unmix(a.input, os.path.join(a.out, "abundances.tif"), os.path.join(a.out, "endmembers.csv"),
                 opts, plot_path=os.path.join(a.out, "endmembers.png"),
                 report_path=os.path.join(a.out, "report.json"),
                 residual_path=os.path.join(a.out, "residual.tif") if a.residual else None,
+                uncertainty_path=os.path.join(a.out, "uncertainty.tif") if a.uncertainty else None,
                 progress=ConsoleProgress(quiet=a.quiet))
     print(f"{res.p} endmembers ({', '.join(res.names)}) → {a.out}")
     return 0
 
 
-def _full_available() -> bool:
-    import importlib.util
+def _cmd_unmix(a) -> int:
+    return _run_unmix(a, a.method or "full", model=a.model, quality=a.quality, endmembers=a.endmembers)
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.exists(os.path.join(here, "engine_run.py")) and importlib.util.find_spec("torch") is not None
+
+def _cmd_apply(a) -> int:
+    return _run_unmix(a, "full", model=a.model)
+
+
+def _cmd_train(a) -> int:
+    from .pipeline import UnmixOptions, require_torch
+    from .progress import ConsoleProgress
+
+    require_torch()
+    from .engine_run import train_model
+
+    opts = UnmixOptions(endmembers=a.endmembers, method="full", library=a.library, device=a.device,
+                        seed=a.seed, bands=a.bands, quality=a.quality)
+    engine, ctx = train_model(a.input, a.out, opts, progress=ConsoleProgress(quiet=a.quiet),
+                              reference_abundances=a.reference_abundances)
+    t = ctx["timings"]
+    print(f"model with {engine.P} endmembers ({', '.join(engine.names)}) → {a.out} "
+          f"(fitting {t.get('fitting_s', 0):.1f} s)")
+    return 0
 
 
 COMMANDS = {"synth": _cmd_synth, "count": _cmd_count, "extract": _cmd_extract, "fcls": _cmd_fcls,
-            "evaluate": _cmd_evaluate, "unmix": _cmd_unmix}
+            "evaluate": _cmd_evaluate, "unmix": _cmd_unmix, "train": _cmd_train, "apply": _cmd_apply}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

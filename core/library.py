@@ -489,7 +489,7 @@ def write_csv(path: PathLike, spectra: np.ndarray, names: Sequence[str],
         x = np.asarray(wavelengths_nm, dtype=np.float64).ravel()
         if x.size != b:
             raise UnmixError(f"{x.size} wavelengths for {b} bands")
-        head, first = "wavelength_nm", [format(v, ".6g") for v in x]
+        head, first = "wavelength_nm", [format(v, ".10g") for v in x]
     else:
         head, first = "band", [str(i + 1) for i in range(b)]
     out = Path(path)

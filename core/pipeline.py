@@ -101,6 +101,16 @@ class StagedOutputs:
                         pass
 
 
+def require_torch() -> None:
+    """The deep engine needs PyTorch; say how to get it when it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise UnmixError("the full engine needs PyTorch, which is not installed: run "
+                         "'python3 -m pip install --user torch==2.13.0' (or 'make setup'), "
+                         "or use the VCA + FCLS method")
+
+
 def check_outputs(paths: List[Optional[str]], input_path: str) -> None:
     """Refuse unwritable output folders and outputs that would overwrite the input."""
     from .raster import check_output_dir
@@ -258,7 +268,7 @@ def stream_pixels(reader, writers: List, fn: Callable[[np.ndarray], List[np.ndar
 def unmix(input_path: str, abundances_path: str, endmembers_path: str,
           options: Optional[UnmixOptions] = None, plot_path: Optional[str] = None,
           report_path: Optional[str] = None, residual_path: Optional[str] = None,
-          progress=None) -> UnmixResult:
+          progress=None, uncertainty_path: Optional[str] = None) -> UnmixResult:
     """Unmix a raster: endmember spectra and one abundance map per endmember.
 
     Args:
@@ -269,6 +279,8 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
         plot_path: optional PNG of the endmember spectra.
         report_path: optional JSON report.
         residual_path: optional GeoTIFF of the per-pixel reconstruction RMSE.
+        uncertainty_path: GeoTIFF of the per-pixel std of each abundance over
+            ``options.uncertainty`` stochastic DDIM refinements (full engine only).
         progress: progress/cancel protocol (:mod:`core.progress`).
 
     Raises:
@@ -279,17 +291,20 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
     opts.validate()
     prog = ensure(progress)
     t0 = time.perf_counter()
-    check_outputs([abundances_path, endmembers_path, plot_path, report_path, residual_path], input_path)
+    check_outputs([abundances_path, endmembers_path, plot_path, report_path, residual_path, uncertainty_path],
+                  input_path)
     info, bands, wl, fwhm = open_input(input_path, opts.bands)
     if opts.endmembers and opts.endmembers >= len(bands):
         raise UnmixError(
             f"--endmembers must be between 2 and {len(bands) - 1} for a raster with {len(bands)} bands, "
             f"got {opts.endmembers}")
     if opts.method == "full" or opts.model:
+        require_torch()
         from .engine_run import run_full  # torch is imported only here
 
         return run_full(input_path, abundances_path, endmembers_path, opts, plot_path,
-                        report_path, residual_path, prog, info, bands, wl, fwhm, t0)
+                        report_path, residual_path, prog, info, bands, wl, fwhm, t0,
+                        uncertainty_path=uncertainty_path)
 
     from .fcls import fcls
     from .raster import RasterReader, RasterWriter

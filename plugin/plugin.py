@@ -35,8 +35,8 @@ class DiffUnmixPlugin:
 
     # translations --------------------------------------------------------
     def tr(self, message: str) -> str:
-        """Translate a user-visible string in the ``DiffUnmix`` context."""
-        return QCoreApplication.translate("DiffUnmix", message)
+        """Translate a user-visible string (context: the class name, as pylupdate5)."""
+        return QCoreApplication.translate("DiffUnmixPlugin", message)
 
     def _install_translator(self) -> None:
         locale = str(QgsSettings().value("locale/userLocale", "") or "")[:2]

@@ -1,0 +1,271 @@
+"""The fitted DiffUnmix engine: HybridSTU → DDIM abundance refinement →
+endmembers by constrained least squares → DDIM endmember refinement.
+
+:class:`Engine` holds the three networks, the noise schedule, the endmembers
+and the scaling the networks were fitted with; it works on in-memory arrays
+(one tile at a time). :mod:`core.engine_run` streams rasters through it and
+:mod:`core.checkpoint` saves/loads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .diffusion import DDIMSampler, NoiseSchedule, project_simplex
+from .models import HybridSTU, HybridSTUConfig, ResUNet1D, ResUNet1DConfig, ResUNet2D, ResUNet2DConfig
+from .models.embeddings import ConfigMixin
+from .progress import ensure
+from .training import FitConfig
+
+QUALITY = ("fast", "default", "best")
+
+
+@dataclass
+class RefineConfig(ConfigMixin):
+    """Inference settings (DDIM) of the abundance and endmember refinement."""
+
+    steps_2d: int = 3  # DDIM steps for the abundances
+    start_2d: int = 200  # diffusion step the refinement starts from (of num_steps)
+    dc_weight: float = 0.5  # data-consistency step toward ‖Y − AᵀE‖² (0 = none)
+    steps_1d: int = 4
+    start_1d: int = 100
+    alternations: int = 1  # extra A/E alternations after the first endmember estimate
+
+
+@dataclass
+class EngineConfig(ConfigMixin):
+    """Everything that defines an engine; JSON round trip through ``to_dict``."""
+
+    hybrid: dict = field(default_factory=lambda: HybridSTUConfig().to_dict())
+    unet2d: dict = field(default_factory=lambda: ResUNet2DConfig().to_dict())
+    unet1d: dict = field(default_factory=lambda: ResUNet1DConfig().to_dict())
+    fit: dict = field(default_factory=lambda: FitConfig().to_dict())
+    refine: dict = field(default_factory=lambda: RefineConfig().to_dict())
+    num_steps: int = 1000
+    schedule: str = "cosine"
+    tile: int = 128
+    overlap: int = 16
+
+    @classmethod
+    def preset(cls, quality: str = "default") -> "EngineConfig":
+        """Presets trading time for accuracy: ``fast``, ``default``, ``best``."""
+        cfg = cls()
+        fit = FitConfig()
+        ref = RefineConfig()
+        if quality == "fast":
+            fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 150, 100, 100
+            ref.steps_2d, ref.steps_1d = 2, 2
+        elif quality == "best":
+            fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 900, 600, 500
+            fit.pool = 768
+            ref.steps_2d, ref.steps_1d, ref.alternations = 5, 6, 2
+        elif quality != "default":
+            raise ValueError(f"unknown quality preset {quality!r}")
+        cfg.fit, cfg.refine = fit.to_dict(), ref.to_dict()
+        return cfg
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is bad input."""
+    from .errors import UnmixError
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UnmixError("--device cuda requested but no CUDA GPU is available (use auto or cpu)")
+    return torch.device(device)
+
+
+class Engine:
+    """Fitted models plus the endmembers and scaling they work with.
+
+    Args:
+        bands: band count B the networks take.
+        E: endmembers (P, B) in data units.
+        names: P endmember names.
+        cfg: :class:`EngineConfig`.
+        scale: data units → network units divisor (the mean of E at fit time).
+        device: torch device.
+    """
+
+    def __init__(self, bands: int, E: np.ndarray, names, cfg: EngineConfig, scale: float,
+                 device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.cfg = cfg
+        self.B = int(bands)
+        self.E = np.asarray(E, np.float64)
+        self.P = self.E.shape[0]
+        self.names = list(names)
+        self.scale = float(scale)
+        self.hybrid = HybridSTU(self.B, self.P, HybridSTUConfig.from_dict(cfg.hybrid)).to(self.device)
+        self.unet2d = ResUNet2D(self.P, self.P, ResUNet2DConfig.from_dict(cfg.unet2d)).to(self.device)
+        self.unet1d = ResUNet1D(self.B, 1, ResUNet1DConfig.from_dict(cfg.unet1d)).to(self.device)
+        self.schedule = NoiseSchedule(cfg.num_steps, cfg.schedule)
+        self.sampler = DDIMSampler(self.schedule)
+        self.refine_cfg = RefineConfig.from_dict(cfg.refine)
+        for m in (self.hybrid, self.unet2d, self.unet1d):
+            m.eval()
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        return {"hybrid": self.hybrid.state_dict(), "unet2d": self.unet2d.state_dict(),
+                "unet1d": self.unet1d.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.hybrid.load_state_dict(state["hybrid"])
+        self.unet2d.load_state_dict(state["unet2d"])
+        self.unet1d.load_state_dict(state["unet1d"])
+
+    @property
+    def receptive_field(self) -> int:
+        return int(getattr(self.hybrid, "receptive_field", 8)) + int(getattr(self.unet2d, "receptive_field", 8))
+
+    # ------------------------------------------------------------------ abundances
+    def _prepare(self, cube: np.ndarray, valid: np.ndarray | None) -> torch.Tensor:
+        """(B, h, w) data units, NaN at invalid pixels → (1, B, h, w) network units, gaps filled."""
+        x = np.array(cube, np.float32, copy=True) / self.scale
+        bad = ~np.isfinite(x).all(axis=0) if valid is None else ~valid
+        if bad.any():
+            fill = np.nanmean(x[:, ~bad], axis=1) if (~bad).any() else np.zeros(x.shape[0], np.float32)
+            x[:, bad] = fill[:, None]
+        return torch.from_numpy(x).unsqueeze(0).to(self.device)
+
+    def _dc_transform(self, y: torch.Tensor, E: np.ndarray, weight: float):
+        """x0 ↦ simplex(A − μ∇½‖Y − AᵀE‖²) in the [−1, 1] map scale (μ = weight / λmax(EEᵀ))."""
+        Et = torch.as_tensor(E / self.scale, dtype=torch.float32, device=self.device)  # (P, B)
+        G = Et @ Et.T
+        mu = weight / float(torch.linalg.eigvalsh(G).max().clamp_min(1e-12))
+        Ey = torch.einsum("pb,nbhw->nphw", Et, y)
+
+        def transform(x0: torch.Tensor) -> torch.Tensor:
+            A = (x0 + 1.0) / 2.0
+            if weight > 0:
+                grad = torch.einsum("pq,nqhw->nphw", G, A) - Ey
+                A = A - mu * grad
+            A = project_simplex(A, dim=1)
+            return 2.0 * A - 1.0
+
+        return transform
+
+    @torch.no_grad()
+    def abundances(self, cube: np.ndarray, valid: np.ndarray | None = None, E: np.ndarray | None = None,
+                   stages: str = "full", eta: float = 0.0, generator: torch.Generator | None = None,
+                   progress=None) -> np.ndarray:
+        """Abundances of one tile.
+
+        Args:
+            cube: (B, h, w) data units, NaN at invalid pixels.
+            valid: (h, w) bool; derived from NaNs when None.
+            E: endmembers (P, B) for the data-consistency term (default: the engine's).
+            stages: ``hybrid`` (CNN only) or ``full`` (CNN + DDIM refinement).
+            eta: DDIM η (0 deterministic; > 0 stochastic, for uncertainty).
+            generator: torch generator for the partial noising and η > 0.
+
+        Returns:
+            A (P, h, w) float32 on the simplex.
+        """
+        y = self._prepare(cube, valid)
+        A0 = self.hybrid(y)
+        if stages == "hybrid" or self.refine_cfg.steps_2d <= 0:
+            return A0[0].float().cpu().numpy()
+        rc = self.refine_cfg
+        x_init = 2.0 * A0 - 1.0
+        tf = self._dc_transform(y, self.E if E is None else E, rc.dc_weight)
+        x0 = self.sampler.refine(self.unet2d, x_init, x_init, n_steps=rc.steps_2d, start_step=rc.start_2d,
+                                 eta=eta, generator=generator, x0_transform=tf, progress=progress)
+        A = project_simplex((x0 + 1.0) / 2.0, dim=1)
+        return A[0].float().cpu().numpy()
+
+    # ------------------------------------------------------------------ endmembers
+    @staticmethod
+    def endmembers_from_abundances(Y: np.ndarray, A: np.ndarray, iters: int = 50) -> np.ndarray:
+        """Non-negative least squares ``min_E≥0 ‖Y − A E‖²`` (projected gradient on the normal equations).
+
+        Args:
+            Y: pixels (N, B).
+            A: abundances (N, P).
+
+        Returns:
+            E (P, B).
+        """
+        A = np.asarray(A, np.float64)
+        Y = np.asarray(Y, np.float64)
+        G = A.T @ A + 1e-9 * np.eye(A.shape[1])
+        R = A.T @ Y
+        E = np.clip(np.linalg.solve(G, R), 0, None)
+        step = 1.0 / np.linalg.eigvalsh(G).max()
+        for _ in range(iters):  # accelerated projected gradient would be faster; P is tiny
+            E = np.clip(E - step * (G @ E - R), 0, None)
+        return E
+
+    @torch.no_grad()
+    def refine_endmembers(self, E_ls: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:
+        """DDIM refinement of least-squares endmembers by ResUNet1D (spectra kept ≥ 0)."""
+        rc = self.refine_cfg
+        if rc.steps_1d <= 0:
+            return np.asarray(E_ls, np.float64)
+        m = np.clip(E_ls.mean(axis=1, keepdims=True), 1e-12, None)
+        x = torch.as_tensor((E_ls / m)[:, None] - 1.0, dtype=torch.float32, device=self.device)
+
+        def nonneg(x0):
+            return torch.clamp(x0, min=-1.0)
+
+        x0 = self.sampler.refine(self.unet1d, x, x, n_steps=rc.steps_1d, start_step=rc.start_1d, eta=0.0,
+                                 generator=generator, x0_transform=nonneg)
+        return np.clip((x0[:, 0].double().cpu().numpy() + 1.0) * m, 0, None)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch (CPU determinism) and return a CPU generator for sampling."""
+    torch.manual_seed(seed)
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndarray, cfg: EngineConfig,
+               device: torch.device, seed: int = 0, library: np.ndarray | None = None, progress=None,
+               supervised=None) -> Engine:
+    """Fit the three networks to a scene (semi-blind by default).
+
+    Args:
+        Y_sample: sample of the scene's pixels (N, B), data units (used for scaling).
+        E0: initial endmembers (P, B), data units.
+        names: endmember names.
+        noise_sigma: per-band noise std (B,), data units.
+        cfg: :class:`EngineConfig`.
+        device: torch device.
+        seed: seed of every random draw.
+        library: optional library spectra (K, B) for the endmember diffusion.
+        progress: progress protocol.
+        supervised: optional ``(cube (B,H,W), A_ref (P,H,W))`` for supervised fitting.
+
+    Returns:
+        The fitted :class:`Engine`.
+    """
+    from .training import PatchGenerator, fit_hybrid, fit_unet1d, fit_unet2d, supervised_batches
+
+    prog = ensure(progress)
+    seed_everything(seed)
+    scale = float(np.mean(E0)) if np.mean(E0) > 0 else 1.0
+    eng = Engine(E0.shape[1], E0, names, cfg, scale, device)
+    fc = FitConfig.from_dict(cfg.fit)
+    E_n = E0 / scale
+    gen = PatchGenerator(E_n, noise_sigma / scale, fc, seed=seed)
+    batches = None
+    if supervised is not None:
+        cube, A_ref = supervised
+        batches = supervised_batches(cube / scale, A_ref, E_n, fc.patch, seed=seed)
+    prog.info("fitting HybridSTU")
+    fit_hybrid(eng.hybrid, gen, fc, device, prog.sub(0, 50), batches=batches)
+    prog.info("fitting the abundance diffusion (ResUNet2D)")
+    fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, prog.sub(50, 85), batches=batches)
+    prog.info("fitting the endmember diffusion (ResUNet1D)")
+    lib_n = None
+    if library is not None and len(library):
+        lib_n = library / np.clip(library.mean(axis=1, keepdims=True), 1e-12, None) * 1.0
+    rel_noise = float(np.median(noise_sigma) / max(np.mean(E0), 1e-12))
+    fit_unet1d(eng.unet1d, E_n, eng.schedule, fc, device, seed=seed + 1, noise=max(0.02, 2 * rel_noise),
+               library=lib_n, progress=prog.sub(85, 100))
+    return eng

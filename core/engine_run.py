@@ -1,0 +1,242 @@
+"""Raster-level driver of the deep engine (imported lazily: it needs torch).
+
+``fit_scene``: sample → P → E0 (VCA / library) → noise estimate → fit the
+networks → calibrate the endmembers on a few windows (abundances → E by
+constrained least squares → ResUNet1D refinement, optionally alternated).
+``run_full``: ``fit_scene`` (or a saved model) → tiled, streamed abundance
+pass → outputs. ``train_model``: ``fit_scene`` → checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+
+from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .engine import Engine, EngineConfig, fit_engine, pick_device, seed_everything
+from .errors import UnmixError
+from .pipeline import (StagedOutputs, finish_outputs, initial_endmembers, load_library_for, resolve_p,
+                       sample_pixels)
+from .raster import RasterReader, RasterWriter
+from .tiling import process_tiled, tile_starts
+
+
+def set_threads() -> None:
+    """Use the cores we have (torch defaults can oversubscribe small machines)."""
+    n = os.cpu_count() or 1
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def calibration_windows(width: int, height: int, size: int, count: int = 4) -> list:
+    """Up to ``count`` windows of ``size`` px spread over the raster (the whole raster if small)."""
+    if width * height <= count * size * size:
+        ys, xs = tile_starts(height, size, 0), tile_starts(width, size, 0)
+    else:
+        k = int(np.ceil(np.sqrt(count)))
+        ys = sorted({int(v) for v in np.linspace(0, max(height - size, 0), k)})
+        xs = sorted({int(v) for v in np.linspace(0, max(width - size, 0), k)})
+    return [(x, y, min(size, width), min(size, height)) for y in ys for x in xs][: max(count, 1) * 4]
+
+
+def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=None, generator=None):
+    """Endmembers from refined abundances on a few windows, refined by ResUNet1D.
+
+    Returns:
+        (E (P, B), names, matched library spectra or None, library angles or None)
+    """
+    rc = engine.refine_cfg
+    wins = calibration_windows(reader.info.width, reader.info.height, 256)
+    cubes = []
+    n = 0
+    for x, y, w, h in wins:
+        cube, valid = reader.read(x, y, w, h)
+        if valid.any():
+            cubes.append((cube, valid))
+            n += int(valid.sum())
+        if n >= max_pixels:
+            break
+    if not cubes:
+        return engine.E, engine.names, None, None
+    for _ in range(1 + rc.alternations):
+        if progress is not None:
+            progress.check()
+        Ys, As = [], []
+        for cube, valid in cubes:
+            A = engine.abundances(cube, valid, generator=generator)
+            Ys.append(cube[:, valid].T)
+            As.append(A[:, valid].T)
+        Y, A = np.concatenate(Ys), np.concatenate(As)
+        E_ls = engine.endmembers_from_abundances(Y, A)
+        engine.E = engine.refine_endmembers(E_ls, generator=generator)
+    names, match, angles = engine.names, None, None
+    if lib is not None:
+        from .endmembers import name_endmembers
+
+        names, lidx, angles = name_endmembers(engine.E, lib.spectra, lib.names)
+        names, match, angles = list(names), lib.spectra[np.asarray(lidx)], np.asarray(angles)
+        engine.names = names
+    return engine.E, engine.names, match, angles
+
+
+def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None):
+    """Fit an engine to the scene (see module doc). Returns (engine, context dict)."""
+    from .endmembers import estimate_noise
+
+    t0 = time.perf_counter()
+    device = pick_device(opts.device)
+    set_threads()
+    gen = seed_everything(opts.seed)
+    prog.info("sampling valid pixels")
+    Y = sample_pixels(reader, opts.max_sample, opts.seed, prog.sub(0, 4))
+    if Y.shape[0] == 0:
+        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+    p, p_est = resolve_p(Y, opts.endmembers, opts.seed)
+    prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
+    lib = load_library_for(opts.library, wl, fwhm, len(bands))
+    E0, names, lib_match, angles = initial_endmembers(Y, p, lib, opts.seed)
+    _, Rn = estimate_noise(Y[: min(len(Y), 20000)].astype(np.float64))
+    sigma = np.sqrt(np.clip(np.diag(Rn), 1e-12, None))
+    t_est = time.perf_counter() - t0
+    cfg = EngineConfig.preset(opts.quality)
+    engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
+                        library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
+                        supervised=supervised)
+    t_fit = time.perf_counter() - t0 - t_est
+    prog.info("calibrating the endmembers")
+    E, names, lib_match2, angles2 = calibrate(engine, reader, lib, progress=prog, generator=gen)
+    ctx = {"p": p, "p_est": p_est, "lib": lib, "E0": E0, "lib_match": lib_match2 if lib is not None else None,
+           "angles": angles2 if lib is not None else None, "noise_sigma": sigma, "device": str(device),
+           "timings": {"estimation_s": t_est, "fitting_s": t_fit,
+                       "calibration_s": time.perf_counter() - t0 - t_est - t_fit}}
+    prog.set_progress(85)
+    return engine, ctx
+
+
+def engine_from_checkpoint(path: str, n_bands: int, wl, device) -> Engine:
+    ck = load_checkpoint(path)
+    meta = ck["meta"]
+    check_compatible(meta, n_bands, wl, path)
+    try:
+        cfg = EngineConfig.from_dict(meta["config"])
+        eng = Engine(n_bands, ck["E"], meta["names"], cfg, float(meta["scale"]), device)
+        eng.load_state(ck["state"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise UnmixError(f"not a valid DiffUnmix checkpoint (model does not match its config): {path}") from exc
+    return eng
+
+
+def checkpoint_payload(engine: Engine, bands, wl, ctx: dict) -> dict:
+    meta = {"bands": engine.B, "band_indices": [int(b) for b in bands],
+            "wavelengths_nm": None if wl is None else [float(w) for w in wl],
+            "names": list(engine.names), "scale": engine.scale, "config": engine.cfg.to_dict(),
+            "noise_sigma": [float(s) for s in ctx.get("noise_sigma", [])]}
+    return {"meta": meta, "E": engine.E, "state": engine.state()}
+
+
+def _uncertainty(engine, cube, valid, n, seed):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g) for _ in range(n)])
+    return draws.std(axis=0)
+
+
+def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, report_path, residual_path, prog,
+             info, bands, wl, fwhm, t0, uncertainty_path=None):
+    """The deep engine on a raster; see :func:`core.pipeline.unmix` for the arguments."""
+    staged = StagedOutputs({"A": abundances_path, "E": endmembers_path, "plot": plot_path,
+                            "report": report_path, "res": residual_path, "unc": uncertainty_path})
+    writers = []
+    try:
+        with RasterReader(input_path, bands=bands) as reader:
+            if opts.model:
+                device = pick_device(opts.device)
+                set_threads()
+                engine = engine_from_checkpoint(opts.model, len(bands), wl, device)
+                seed_everything(opts.seed)
+                ctx = {"p": engine.P, "p_est": None, "lib_match": None, "angles": None, "device": str(device),
+                       "timings": {}}
+                lib = load_library_for(opts.library, wl, fwhm, len(bands))
+                if lib is not None:
+                    from .endmembers import name_endmembers
+
+                    nm, lidx, ang = name_endmembers(engine.E, lib.spectra, lib.names)
+                    engine.names, ctx["lib_match"], ctx["angles"] = list(nm), lib.spectra[np.asarray(lidx)], ang
+            else:
+                engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader)
+            P = engine.P
+            t1 = time.perf_counter()
+            geo = {"geotransform": info.geotransform, "projection": info.projection}
+            writers.append((RasterWriter(staged.path("A"), info.width, info.height, P, band_names=engine.names,
+                                         **geo), 0, P))
+            ch = P
+            if residual_path:
+                writers.append((RasterWriter(staged.path("res"), info.width, info.height, 1,
+                                             band_names=["reconstruction_rmse"], **geo), ch, ch + 1))
+                ch += 1
+            if uncertainty_path and opts.uncertainty > 0:
+                writers.append((RasterWriter(staged.path("unc"), info.width, info.height, P,
+                                             band_names=[f"{n} std" for n in engine.names], **geo), ch, ch + P))
+                ch += P
+            E = engine.E
+
+            def fn(cube, valid):
+                A = engine.abundances(cube, valid)
+                parts = [A]
+                if residual_path:
+                    rec = np.einsum("pb,phw->bhw", E, A)
+                    parts.append(np.sqrt(np.nanmean((np.nan_to_num(cube) - rec) ** 2, axis=0))[None])
+                if uncertainty_path and opts.uncertainty > 0:
+                    parts.append(_uncertainty(engine, cube, valid, opts.uncertainty, opts.seed))
+                return np.concatenate(parts, axis=0)
+
+            tile = engine.cfg.tile
+            overlap = max(engine.cfg.overlap, 4)
+            stats = process_tiled(reader, fn, ch, writers, tile=tile, overlap=overlap, progress=prog.sub(85, 98))
+            for w, _, _ in writers:
+                w.close()
+            ctx["timings"]["inference_s"] = time.perf_counter() - t1
+            ctx["timings"]["inference_pixels_per_s"] = stats["valid_pixels"] / max(ctx["timings"]["inference_s"],
+                                                                                    1e-9)
+        result = finish_outputs(staged, input_path, info, bands, wl, engine.E, engine.names, ctx["lib_match"],
+                                ctx["angles"], opts, engine.P, ctx["p_est"], ctx["timings"], t0,
+                                extra={"valid_pixels": stats["valid_pixels"], "device": ctx["device"],
+                                       "engine_config": engine.cfg.to_dict()})
+        staged.commit()
+    except BaseException:
+        for w, _, _ in writers:
+            w.abort()
+        staged.abort()
+        raise
+    prog.set_progress(100)
+    return result
+
+
+def train_model(input_path, model_path, opts, progress=None, reference_abundances=None):
+    """Fit the engine to a raster and save it as a checkpoint (``python -m core train``)."""
+    from .pipeline import check_outputs, open_input
+    from .progress import ensure
+
+    prog = ensure(progress)
+    opts.validate()
+    check_outputs([model_path], input_path)
+    info, bands, wl, fwhm = open_input(input_path, opts.bands)
+    supervised = None
+    with RasterReader(input_path, bands=bands) as reader:
+        if reference_abundances:
+            from .raster import read_cube
+
+            A_ref, valid_a, ainfo = read_cube(reference_abundances)
+            if (ainfo.width, ainfo.height) != (info.width, info.height):
+                raise UnmixError("reference abundances and input raster differ in size")
+            cube, _ = reader.read(0, 0, info.width, info.height)
+            opts.endmembers = opts.endmembers or A_ref.shape[0]
+            if opts.endmembers != A_ref.shape[0]:
+                raise UnmixError(f"--endmembers {opts.endmembers} but the reference has {A_ref.shape[0]} bands")
+            supervised = (np.nan_to_num(cube), np.nan_to_num(A_ref))
+        engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=supervised)
+    save_checkpoint(model_path, checkpoint_payload(engine, bands, wl, ctx))
+    prog.set_progress(100)
+    return engine, ctx

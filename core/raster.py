@@ -1,0 +1,493 @@
+"""Raster input/output through GDAL: metadata, windowed reads, atomic writes.
+
+:func:`read_info` gathers what the engine needs from any GDAL raster (GeoTIFF,
+ENVI, VRT, ...), including wavelengths / FWHM in nm and the bad-band list.
+:class:`RasterReader` reads windows of a band subset as a scaled float32 cube
+``Y (B, h, w)`` plus a validity mask ``(h, w)``. :class:`RasterWriter` writes a
+Float32 tiled DEFLATE GeoTIFF under a temporary name next to the destination and
+renames it onto the final path only on a clean exit, so a failed or cancelled
+run never leaves a half-written file nor clobbers an existing one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+from osgeo import gdal, gdal_array
+
+from .errors import UnmixError
+from .raster_meta import envi_list, open_raster, parse_spectral_metadata
+
+gdal.UseExceptions()
+
+NODATA = -9999.0
+"""Nodata value of every Float32 output raster."""
+
+_GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
+
+
+@dataclass
+class RasterInfo:
+    """What the engine needs to know about a raster.
+
+    Attributes:
+        path: Path opened (an ENVI ``.hdr`` is mapped to its data file).
+        width, height, count: Size in pixels and number of bands.
+        dtype: Numpy name of band 1's stored type (e.g. ``"int16"``).
+        driver: GDAL driver short name (``"GTiff"``, ``"ENVI"``, ...).
+        geotransform: GDAL 6-tuple, or None when the raster has none.
+        projection: CRS as WKT, ``""`` when none.
+        nodata: Raw nodata value of band 1 (before scaling), or None.
+        scale, offset: ``(count,)`` float64; read values are ``raw*scale+offset``.
+        wavelengths_nm, fwhm_nm: ``(count,)`` float64 in nm (order as stored), or None.
+        bbl: ``(count,)`` bool, True = good band.
+        band_names: ``count`` band descriptions (``"Band i"`` when empty).
+        block_size: Natural block size ``(bx, by)`` of band 1.
+    """
+
+    path: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    driver: str
+    geotransform: Optional[tuple] = None
+    projection: str = ""
+    nodata: Optional[float] = None
+    scale: np.ndarray = field(default_factory=lambda: np.ones(0))
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    wavelengths_nm: Optional[np.ndarray] = None
+    fwhm_nm: Optional[np.ndarray] = None
+    bbl: np.ndarray = field(default_factory=lambda: np.ones(0, bool))
+    band_names: list = field(default_factory=list)
+    block_size: tuple = (256, 256)
+
+
+# ------------------------------------------------------------------ info
+def _np_dtype(gdal_type: int) -> np.dtype:
+    return np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type))
+
+
+def _info(ds, path: str) -> RasterInfo:
+    bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
+    wl, fwhm, bbl = parse_spectral_metadata(ds)
+    gt = ds.GetGeoTransform(can_return_null=True)
+    nodata = bands[0].GetNoDataValue()
+    return RasterInfo(
+        path=path, width=ds.RasterXSize, height=ds.RasterYSize, count=len(bands),
+        dtype=_np_dtype(bands[0].DataType).name, driver=ds.GetDriver().ShortName,
+        geotransform=tuple(float(v) for v in gt) if gt is not None else None,
+        projection=ds.GetProjection() or "",
+        nodata=float(nodata) if nodata is not None else None,
+        scale=np.array([b.GetScale() if b.GetScale() is not None else 1.0 for b in bands], np.float64),
+        offset=np.array([b.GetOffset() if b.GetOffset() is not None else 0.0 for b in bands], np.float64),
+        wavelengths_nm=wl, fwhm_nm=fwhm, bbl=bbl,
+        band_names=[b.GetDescription() or f"Band {i + 1}" for i, b in enumerate(bands)],
+        block_size=tuple(int(v) for v in bands[0].GetBlockSize()),
+    )
+
+
+def read_info(path) -> RasterInfo:
+    """Read size, georeferencing, scaling and spectral metadata of a raster.
+
+    Args:
+        path: Any raster GDAL opens; an ENVI ``.hdr`` is mapped to its data file.
+
+    Raises:
+        UnmixError: The file is missing, empty, not a raster, or has no bands.
+    """
+    ds, resolved = open_raster(path)
+    return _info(ds, resolved)
+
+
+# ------------------------------------------------------------------ band selection
+def _check_bands(info: RasterInfo, bands) -> np.ndarray:
+    """Validate 0-based band indices (None → good bands); returns ``(B,)`` int64."""
+    idx = np.flatnonzero(info.bbl) if bands is None else np.atleast_1d(np.asarray(bands))
+    if idx.size == 0:
+        raise UnmixError(f"no bands selected (all flagged bad?): {info.path}")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise UnmixError(f"band indices must be integers, got {idx.dtype}: {info.path}")
+    bad = idx[(idx < 0) | (idx >= info.count)]
+    if bad.size:
+        raise UnmixError(f"band index {int(bad[0])} out of range (raster has {info.count} bands): {info.path}")
+    return idx.astype(np.int64)
+
+
+def band_subset(info: RasterInfo, spec: Optional[str], drop_bad: bool = True) -> np.ndarray:
+    """Parse a user band subset such as ``"1-50,60,70-100"`` (1-based, inclusive).
+
+    Args:
+        info: The raster's :class:`RasterInfo`.
+        spec: Band numbers and ranges separated by commas; None or blank → all bands.
+        drop_bad: Intersect the selection with the good bands (``info.bbl``).
+
+    Returns:
+        ``(B,)`` int64 0-based indices, ascending and unique.
+
+    Raises:
+        UnmixError: Malformed spec, band out of range, or no good band selected.
+    """
+    if spec is None or not str(spec).strip():
+        chosen = np.arange(info.count)
+    else:
+        picked: list = []
+        for token in [t.strip() for t in re.split(r"[,;]", str(spec)) if t.strip()]:
+            m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", token)
+            if m is None:
+                raise UnmixError(f"bad band subset '{spec}': '{token}' is not N or N-M")
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            if lo > hi:
+                raise UnmixError(f"bad band subset '{spec}': range {token} is reversed")
+            if lo < 1 or hi > info.count:
+                raise UnmixError(f"bad band subset '{spec}': bands are 1..{info.count} in {info.path}")
+            picked.extend(range(lo - 1, hi))
+        chosen = np.unique(np.array(picked, dtype=np.int64))
+    if drop_bad:
+        chosen = chosen[info.bbl[chosen]]
+    if chosen.size == 0:
+        raise UnmixError(f"band subset '{spec}' selects no good band: {info.path}")
+    return chosen.astype(np.int64)
+
+
+# ------------------------------------------------------------------ reading
+def _raw_equals(raw: np.ndarray, value: float) -> np.ndarray:
+    """``raw == value`` compared in the raw dtype (no float32/float64 rounding mismatch)."""
+    if np.isnan(value):
+        return np.isnan(raw) if raw.dtype.kind == "f" else np.zeros(raw.shape, bool)
+    if raw.dtype.kind in "iu":
+        lim = np.iinfo(raw.dtype)
+        if value != np.floor(value) or not lim.min <= value <= lim.max:
+            return np.zeros(raw.shape, bool)
+    return raw == np.asarray(value).astype(raw.dtype)
+
+
+def block_windows(width: int, height: int, block_size: tuple, max_pixels: int) -> Iterator[tuple]:
+    """Block-aligned windows covering ``width x height`` exactly; see :meth:`RasterReader.windows`."""
+    bx, by = max(1, min(int(block_size[0]), width)), max(1, min(int(block_size[1]), height))
+    max_pixels = max(1, int(max_pixels))
+    if bx * by > max_pixels:  # huge blocks (one block per image): split into row bands
+        bx, by = (width, max(1, max_pixels // width)) if width <= max_pixels else (max_pixels, 1)
+    if width * by <= max_pixels:  # whole rows of blocks
+        wx, wy = width, by * max(1, max_pixels // (width * by))
+    else:  # runs of blocks along one block row
+        wx, wy = bx * max(1, max_pixels // (bx * by)), by
+    for y in range(0, height, wy):
+        for x in range(0, width, wx):
+            yield x, y, min(wx, width - x), min(wy, height - y)
+
+
+class RasterReader:
+    """Windowed reader of a band subset, scaled to float32.
+
+    Usage: ``with RasterReader(path) as r: for win in r.windows(): Y, valid = r.read(*win)``.
+    """
+
+    def __init__(self, path, bands: Optional[Sequence[int]] = None):
+        """Open ``path`` and select ``bands`` (0-based; None → good bands per bbl).
+
+        Raises:
+            UnmixError: Unreadable raster, complex data, or band index out of range.
+        """
+        self._ds, resolved = open_raster(path)
+        self.info = _info(self._ds, resolved)
+        self.bands = _check_bands(self.info, bands)
+        if _np_dtype(self._ds.GetRasterBand(1).DataType).kind == "c":
+            raise UnmixError(f"complex-valued rasters are not supported: {resolved}")
+        sel = [self._ds.GetRasterBand(int(b) + 1) for b in self.bands]
+        self._nodata = [b.GetNoDataValue() for b in sel]
+        self._scale = self.info.scale[self.bands].astype(np.float32)
+        self._offset = self.info.offset[self.bands].astype(np.float32)
+        flags = sel[0].GetMaskFlags()  # a per-dataset mask (.msk, internal mask) also flags pixels
+        self._use_mask = bool(flags & gdal.GMF_PER_DATASET) and not flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA)
+
+    @property
+    def wavelengths_nm(self) -> Optional[np.ndarray]:
+        """``(B,)`` wavelengths of the selected bands in nm, or None."""
+        return None if self.info.wavelengths_nm is None else self.info.wavelengths_nm[self.bands]
+
+    @property
+    def fwhm_nm(self) -> Optional[np.ndarray]:
+        """``(B,)`` FWHM of the selected bands in nm, or None."""
+        return None if self.info.fwhm_nm is None else self.info.fwhm_nm[self.bands]
+
+    @property
+    def band_names(self) -> list:
+        """Names of the selected bands."""
+        return [self.info.band_names[int(b)] for b in self.bands]
+
+    def __enter__(self) -> "RasterReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the GDAL dataset."""
+        self._ds = None
+
+    def read(self, xoff: int = 0, yoff: int = 0, xsize: Optional[int] = None, ysize: Optional[int] = None) -> tuple:
+        """Read a window of the selected bands.
+
+        Args:
+            xoff, yoff: Upper-left pixel of the window.
+            xsize, ysize: Window size; None reads to the raster's edge.
+
+        Returns:
+            ``(cube, valid)``: cube ``(B, h, w)`` float32 ``raw*scale+offset``, NaN in
+            every band where invalid; valid ``(h, w)`` bool, False where any selected
+            band holds its nodata (compared on raw values) or a non-finite value, or
+            the dataset mask says so.
+
+        Raises:
+            ValueError: Window outside the raster, or reader closed.
+        """
+        if self._ds is None:
+            raise ValueError("RasterReader is closed")
+        w, h = self.info.width, self.info.height
+        xoff, yoff = int(xoff), int(yoff)
+        xsize = w - xoff if xsize is None else int(xsize)
+        ysize = h - yoff if ysize is None else int(ysize)
+        if xoff < 0 or yoff < 0 or xsize <= 0 or ysize <= 0 or xoff + xsize > w or yoff + ysize > h:
+            raise ValueError(f"window {(xoff, yoff, xsize, ysize)} outside raster {w}x{h}")
+        raw = self._ds.ReadAsArray(xoff, yoff, xsize, ysize, band_list=[int(b) + 1 for b in self.bands])
+        raw = raw.reshape(len(self.bands), ysize, xsize)
+        invalid = np.zeros((ysize, xsize), bool)
+        for i, nd in enumerate(self._nodata):
+            if nd is not None:
+                invalid |= _raw_equals(raw[i], nd)
+        if self._use_mask:
+            mask_band = self._ds.GetRasterBand(int(self.bands[0]) + 1).GetMaskBand()
+            invalid |= mask_band.ReadAsArray(xoff, yoff, xsize, ysize) == 0
+        cube = raw.astype(np.float32)
+        del raw
+        if np.any(self._scale != 1.0) or np.any(self._offset != 0.0):
+            cube *= self._scale[:, None, None]
+            cube += self._offset[:, None, None]
+        invalid |= ~np.isfinite(cube).all(axis=0)
+        cube[:, invalid] = np.nan
+        return cube, ~invalid
+
+    def windows(self, max_pixels: int = 1 << 20) -> Iterator[tuple]:
+        """Windows covering the raster exactly, without overlap, aligned to its block grid.
+
+        Whole rows of blocks when they fit in ``max_pixels`` (always full width for
+        strip-organised files), else runs of blocks along a block row; at least one
+        block per window. Blocks larger than ``max_pixels`` are split into row bands.
+
+        Yields:
+            ``(xoff, yoff, xsize, ysize)`` in row-major order.
+        """
+        yield from block_windows(self.info.width, self.info.height, self.info.block_size, max_pixels)
+
+
+def read_cube(path, bands: Optional[Sequence[int]] = None) -> tuple:
+    """Read a whole (small) raster: ``(cube (B, H, W) float32, valid (H, W) bool, info)``.
+
+    ``bands`` are 0-based indices, None → good bands per bbl.
+    """
+    with RasterReader(path, bands) as reader:
+        cube, valid = reader.read()
+        return cube, valid, reader.info
+
+
+# ------------------------------------------------------------------ writing
+def check_output_dir(path) -> str:
+    """Create folder ``path`` if needed and check a file can be written in it.
+
+    Returns:
+        The folder's absolute path.
+
+    Raises:
+        UnmixError: ``cannot write to output folder: PATH (reason)``.
+    """
+    path = os.path.abspath(os.fspath(path))
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".diffunmix-write-test-"):
+            pass
+    except OSError as exc:
+        raise UnmixError(f"cannot write to output folder: {path} ({exc.strerror or exc})") from None
+    return path
+
+
+def _tile(block: int, size: int) -> int:
+    """Tile edge: ``block`` (multiple of 16), capped at the smallest power of two ≥ max(size, 16)."""
+    block, edge = max(16, (int(block) + 15) // 16 * 16), 16
+    while edge < size and edge < block:
+        edge *= 2
+    return min(edge, block)
+
+
+class RasterWriter:
+    """Atomic Float32 GeoTIFF writer (tiled, DEFLATE, PREDICTOR=3, BIGTIFF=IF_SAFER).
+
+    Written as ``.NAME.partial-PID`` next to ``path``; renamed onto ``path`` on a
+    clean ``with`` exit (or :meth:`close`); deleted on an exception or
+    :meth:`abort`, leaving any existing file at ``path`` untouched.
+    """
+
+    def __init__(self, path, width: int, height: int, count: int, geotransform: Optional[Sequence[float]] = None,
+                 projection: str = "", nodata: float = NODATA, band_names: Optional[Sequence[str]] = None,
+                 wavelengths_nm: Optional[Sequence[float]] = None, block: int = 256,
+                 fwhm_nm: Optional[Sequence[float]] = None):
+        """Create the temporary file.
+
+        Args:
+            path: Final GeoTIFF path.
+            width, height, count: Raster size and band count.
+            geotransform: GDAL 6-tuple, or None. projection: CRS WKT ('' for none).
+            nodata: Set on every band; non-finite pixels are written as it.
+            band_names: ``count`` band descriptions.
+            wavelengths_nm: ``(count,)`` nm, written as per-band ``wavelength`` /
+                ``wavelength_units`` items and in the ENVI domain.
+            block: Tile edge (capped for small rasters; power of two ≥ 16).
+            fwhm_nm: ``(count,)`` nm, written next to the wavelengths.
+
+        Raises:
+            UnmixError: Output folder not writable, or ``path`` is a folder.
+            ValueError: Inconsistent sizes.
+        """
+        self._ds, self._done = None, True
+        self.path = os.path.abspath(os.fspath(path))
+        if os.path.isdir(self.path):
+            raise UnmixError(f"output path is a folder, not a file: {self.path}")
+        if width <= 0 or height <= 0 or count <= 0:
+            raise ValueError(f"bad raster size {width}x{height}x{count}")
+        for name, vals in (("band_names", band_names), ("wavelengths_nm", wavelengths_nm), ("fwhm_nm", fwhm_nm)):
+            if vals is not None and len(vals) != count:
+                raise ValueError(f"{name} has {len(vals)} items for {count} bands")
+        folder = check_output_dir(os.path.dirname(self.path))
+        self.width, self.height, self.count, self.nodata = int(width), int(height), int(count), float(nodata)
+        self.tmp_path = os.path.join(folder, f".{os.path.basename(self.path)}.partial-{os.getpid()}")
+        opts = _GTIFF_OPTIONS + [f"BLOCKXSIZE={_tile(block, self.width)}", f"BLOCKYSIZE={_tile(block, self.height)}"]
+        try:
+            self._ds = gdal.GetDriverByName("GTiff").Create(
+                self.tmp_path, self.width, self.height, self.count, gdal.GDT_Float32, opts)
+        except RuntimeError as exc:
+            raise UnmixError(f"cannot create output raster: {self.path} ({exc})") from None
+        self._done = False
+        try:
+            self._set_metadata(geotransform, projection, band_names, wavelengths_nm, fwhm_nm)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _set_metadata(self, geotransform, projection, band_names, wavelengths_nm, fwhm_nm) -> None:
+        ds = self._ds
+        if geotransform is not None:
+            ds.SetGeoTransform([float(v) for v in geotransform])
+        if projection:
+            ds.SetProjection(projection)
+        envi = {}
+        if wavelengths_nm is not None:
+            envi.update(wavelength=envi_list(wavelengths_nm), wavelength_units="Nanometers")
+        if fwhm_nm is not None:
+            envi["fwhm"] = envi_list(fwhm_nm)
+        if envi:
+            ds.SetMetadata(envi, "ENVI")
+        for i in range(self.count):
+            band = ds.GetRasterBand(i + 1)
+            band.SetNoDataValue(self.nodata)
+            if band_names is not None:
+                band.SetDescription(str(band_names[i]))
+            if wavelengths_nm is not None:
+                band.SetMetadataItem("wavelength", f"{float(wavelengths_nm[i]):.10g}")
+                band.SetMetadataItem("wavelength_units", "Nanometers")
+            if fwhm_nm is not None:
+                band.SetMetadataItem("fwhm", f"{float(fwhm_nm[i]):.10g}")
+
+    def write(self, array: np.ndarray, xoff: int = 0, yoff: int = 0) -> None:
+        """Write ``array`` ``(count, h, w)`` (``(h, w)`` for one band) at ``(xoff, yoff)``; NaN → nodata.
+
+        Raises:
+            ValueError: Wrong band count, window outside the raster, or writer closed.
+        """
+        if self._ds is None:
+            raise ValueError("RasterWriter is closed")
+        arr = np.asarray(array, dtype=np.float32)
+        arr = arr[None] if arr.ndim == 2 else arr
+        c, h, w = arr.shape
+        if c != self.count:
+            raise ValueError(f"array has {c} bands, raster has {self.count}")
+        if xoff < 0 or yoff < 0 or xoff + w > self.width or yoff + h > self.height:
+            raise ValueError(f"window {(xoff, yoff, w, h)} outside {self.width}x{self.height}")
+        arr = np.ascontiguousarray(np.where(np.isfinite(arr), arr, np.float32(self.nodata)), dtype=np.float32)
+        self._ds.WriteRaster(int(xoff), int(yoff), w, h, arr.tobytes(), buf_type=gdal.GDT_Float32,
+                             band_list=list(range(1, c + 1)))
+
+    def close(self) -> None:
+        """Flush, close and rename the file onto its final path (no-op once done)."""
+        if self._done:
+            return
+        try:
+            self._ds.FlushCache()
+            self._ds = None  # closes the file
+            os.replace(self.tmp_path, self.path)
+            aux, old_aux = self.tmp_path + ".aux.xml", self.path + ".aux.xml"
+            if os.path.exists(aux):
+                os.replace(aux, old_aux)
+            elif os.path.exists(old_aux):  # stale statistics must not describe the new file
+                os.remove(old_aux)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+
+    def abort(self) -> None:
+        """Discard the temporary file; the final path is not touched (no-op once done)."""
+        if self._done:
+            return
+        self._done, self._ds = True, None
+        for p in (self.tmp_path, self.tmp_path + ".aux.xml"):
+            if os.path.exists(p):
+                os.remove(p)
+
+    def __enter__(self) -> "RasterWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self):
+        if not getattr(self, "_done", True):
+            try:
+                self.abort()
+            except Exception:  # interpreter shutdown: best effort
+                pass
+
+
+def write_raster(path, array: np.ndarray, like=None, band_names: Optional[Sequence[str]] = None,
+                 nodata: float = NODATA, wavelengths_nm: Optional[Sequence[float]] = None,
+                 fwhm_nm: Optional[Sequence[float]] = None) -> str:
+    """Write a whole array ``(c, H, W)`` (or ``(H, W)``) as an atomic Float32 GeoTIFF; NaN → nodata.
+
+    Args:
+        path: Output path.
+        array: Values ``(c, H, W)``.
+        like: :class:`RasterInfo` (or any object with ``geotransform``/``projection``)
+            whose georeferencing is copied; its width/height, if any, must match.
+        band_names, nodata, wavelengths_nm, fwhm_nm: See :class:`RasterWriter`.
+
+    Returns:
+        The absolute output path.
+    """
+    arr = np.asarray(array)
+    arr = arr[None] if arr.ndim == 2 else arr
+    c, h, w = arr.shape
+    gt, wkt = None, ""
+    if like is not None:
+        if (getattr(like, "height", h), getattr(like, "width", w)) != (h, w):
+            raise ValueError(f"array is {h}x{w} but the like raster is {like.height}x{like.width}")
+        gt, wkt = getattr(like, "geotransform", None), getattr(like, "projection", "") or ""
+    with RasterWriter(path, w, h, c, gt, wkt, nodata, band_names, wavelengths_nm, fwhm_nm=fwhm_nm) as writer:
+        writer.write(arr, 0, 0)
+    return writer.path

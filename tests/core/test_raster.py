@@ -1,0 +1,382 @@
+"""core.raster on real GDAL files: metadata, scaling, masks, windows, atomic writes, errors."""
+
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from osgeo import gdal, osr
+
+from core.errors import UnmixError
+from core.raster import (
+    NODATA,
+    RasterReader,
+    RasterWriter,
+    band_subset,
+    check_output_dir,
+    read_cube,
+    read_info,
+    write_raster,
+)
+
+gdal.UseExceptions()
+
+GT = (500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)
+
+
+def _wkt(epsg=32633):
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    return srs.ExportToWkt()
+
+
+def _geotiff(path, data, nodata=None, options=(), scale=None, offset=None, descriptions=None, band_md=None,
+             ds_md=None):
+    """Write ``data (B, H, W)`` with GDAL's GTiff driver (type from the numpy dtype)."""
+    b, h, w = data.shape
+    gtype = {np.dtype("int16"): gdal.GDT_Int16, np.dtype("float32"): gdal.GDT_Float32,
+             np.dtype("uint16"): gdal.GDT_UInt16}[data.dtype]
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), w, h, b, gtype, list(options))
+    ds.SetGeoTransform(GT)
+    ds.SetProjection(_wkt())
+    for i in range(b):
+        band = ds.GetRasterBand(i + 1)
+        band.WriteArray(data[i])
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        if scale is not None:
+            band.SetScale(scale)
+        if offset is not None:
+            band.SetOffset(offset)
+        if descriptions is not None:
+            band.SetDescription(descriptions[i])
+        for k, v in (band_md[i] if band_md else {}).items():
+            band.SetMetadataItem(k, v)
+    if ds_md:
+        ds.SetMetadata(ds_md)
+    ds.FlushCache()
+    ds = None
+    return str(path)
+
+
+def _envi(tmp_path, extra_header, data=None):
+    """ENVI file written by GDAL's ENVI driver, header then extended by hand."""
+    data = np.arange(4 * 6 * 5, dtype=np.int16).reshape(4, 6, 5) if data is None else data
+    path = str(tmp_path / "scene.img")
+    ds = gdal.GetDriverByName("ENVI").Create(path, data.shape[2], data.shape[1], data.shape[0], gdal.GDT_Int16)
+    for i in range(data.shape[0]):
+        ds.GetRasterBand(i + 1).WriteArray(data[i])
+    ds = None
+    hdr = tmp_path / "scene.hdr"
+    hdr.write_text(hdr.read_text() + extra_header)
+    return path
+
+
+# ------------------------------------------------------------------ writing
+def test_written_raster_reread_with_rasterio(tmp_path):
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 40, 50)).astype(np.float32)
+    a[1, 5, 7] = np.nan
+    like = read_info(_geotiff(tmp_path / "in.tif", np.zeros((1, 40, 50), np.float32)))
+    out = tmp_path / "out" / "abund.tif"
+    assert write_raster(out, a, like=like, band_names=["soil", "tree", "water"]) == str(out)
+    with rasterio.open(out) as src:
+        assert src.count == 3 and (src.width, src.height) == (50, 40)
+        assert src.transform.to_gdal() == pytest.approx(GT)
+        assert src.crs.to_epsg() == 32633
+        assert src.nodatavals == (NODATA, NODATA, NODATA)
+        assert src.descriptions == ("soil", "tree", "water")
+        assert src.dtypes[0] == "float32"
+        assert src.profile["tiled"] and src.profile["compress"] == "deflate"
+        assert (src.profile["blockxsize"], src.profile["blockysize"]) == (64, 64)  # capped: 50, 40 ≤ 64
+        got = src.read()
+    assert got[1, 5, 7] == NODATA
+    np.testing.assert_array_equal(np.where(np.isnan(a), NODATA, a), got)
+    assert os.listdir(tmp_path / "out") == ["abund.tif"]  # no temp or sidecar left
+    ds = gdal.Open(str(out))
+    assert ds.GetMetadata("IMAGE_STRUCTURE")["PREDICTOR"] == "3"
+
+
+def test_large_raster_gets_256_tiles(tmp_path):
+    with RasterWriter(tmp_path / "big.tif", 300, 20, 1) as w:
+        w.write(np.ones((20, 300), np.float32))
+    with rasterio.open(tmp_path / "big.tif") as src:
+        assert (src.profile["blockxsize"], src.profile["blockysize"]) == (256, 32)
+        assert src.read(1).sum() == 6000.0
+
+
+def test_wavelengths_written_and_parsed_back(tmp_path):
+    wl = np.array([450.5, 550.0, 2456.789])
+    out = write_raster(tmp_path / "s.tif", np.ones((3, 8, 9)), wavelengths_nm=wl, fwhm_nm=[10, 11, 12.5])
+    ds = gdal.Open(out)
+    assert ds.GetMetadata("ENVI")["wavelength_units"] == "Nanometers"
+    assert ds.GetRasterBand(3).GetMetadataItem("wavelength") == "2456.789"
+    assert ds.GetRasterBand(1).GetMetadataItem("wavelength_units") == "Nanometers"
+    info = read_info(out)
+    np.testing.assert_allclose(info.wavelengths_nm, wl)
+    np.testing.assert_allclose(info.fwhm_nm, [10, 11, 12.5])
+    assert info.geotransform is None and info.projection == ""
+    assert info.band_names == ["Band 1", "Band 2", "Band 3"]
+
+
+def test_failing_write_leaves_no_file_and_keeps_existing(tmp_path):
+    dest = tmp_path / "a.tif"
+    with pytest.raises(RuntimeError, match="boom"):
+        with RasterWriter(dest, 10, 10, 2) as w:
+            w.write(np.zeros((2, 10, 10)))
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    write_raster(dest, np.full((1, 10, 10), 7.0))
+    before = dest.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        with RasterWriter(dest, 10, 10, 1) as w:
+            assert os.path.exists(w.tmp_path) and os.path.dirname(w.tmp_path) == str(tmp_path)
+            raise KeyboardInterrupt
+    w2 = RasterWriter(dest, 10, 10, 1)
+    w2.write(np.zeros((10, 10)))
+    w2.abort()
+    assert dest.read_bytes() == before and os.listdir(tmp_path) == ["a.tif"]
+    assert read_cube(dest)[0].max() == 7.0
+
+
+def test_overwrite_replaces_file_and_drops_stale_sidecar(tmp_path):
+    dest = tmp_path / "a.tif"
+    write_raster(dest, np.full((1, 4, 4), 1.0))
+    (tmp_path / "a.tif.aux.xml").write_text("<PAMDataset>stale statistics</PAMDataset>")
+    write_raster(dest, np.full((1, 4, 4), 2.0))
+    assert read_cube(dest)[0].min() == 2.0
+    assert os.listdir(tmp_path) == ["a.tif"]
+
+
+def test_windowed_writes_and_bad_windows(tmp_path):
+    with RasterWriter(tmp_path / "w.tif", 20, 10, 2) as w:
+        w.write(np.ones((2, 10, 12)), 0, 0)
+        w.write(np.full((2, 10, 8), np.inf), 12, 0)
+        with pytest.raises(ValueError):
+            w.write(np.ones((2, 3, 3)), 19, 0)
+        with pytest.raises(ValueError):
+            w.write(np.ones((3, 3, 3)), 0, 0)
+    cube, valid, _ = read_cube(tmp_path / "w.tif")
+    assert valid[:, :12].all() and not valid[:, 12:].any()
+    assert np.isnan(cube[:, :, 12:]).all() and np.nansum(cube) == 2 * 10 * 12
+
+
+# ------------------------------------------------------------------ wavelengths
+def test_envi_header_micrometers_fwhm_bbl(tmp_path):
+    path = _envi(tmp_path, "wavelength units = Micrometers\nwavelength = {0.45, 0.55,\n 0.65, 2.2}\n"
+                           "fwhm = {0.01, 0.01, 0.012, 0.02}\nbbl = {1, 0, 1, 1}\n")
+    for p in (path, str(tmp_path / "scene.hdr")):  # the header path works too
+        info = read_info(p)
+        assert info.driver == "ENVI" and info.dtype == "int16" and info.path == path
+        np.testing.assert_allclose(info.wavelengths_nm, [450, 550, 650, 2200])
+        np.testing.assert_allclose(info.fwhm_nm, [10, 10, 12, 20])
+        np.testing.assert_array_equal(info.bbl, [True, False, True, True])
+    np.testing.assert_array_equal(band_subset(info, None), [0, 2, 3])
+    with RasterReader(path) as r:  # default bands: the good ones
+        np.testing.assert_array_equal(r.bands, [0, 2, 3])
+        cube, valid = r.read()
+    assert cube.shape == (3, 6, 5) and valid.all()
+    assert cube[1, 0, 0] == 2 * 30 and cube[0, 5, 4] == 29
+
+
+def test_envi_unsorted_nanometers_and_wavenumber(tmp_path):
+    path = _envi(tmp_path, "wavelength units = nm\nwavelength = {700, 400, 500, 600}\n")
+    np.testing.assert_allclose(read_info(path).wavelengths_nm, [700, 400, 500, 600])
+    sub = tmp_path / "wn"
+    sub.mkdir()
+    path = _envi(sub, "wavelength units = Wavenumber\nwavelength = {700, 400, 500, 600}\n")
+    info = read_info(path)
+    assert info.wavelengths_nm is None and info.fwhm_nm is None and info.bbl.all()
+
+
+def test_geotiff_band_metadata_and_dataset_list(tmp_path):
+    data = np.ones((3, 4, 5), np.float32)
+    md = [{"wavelength": w, "wavelength_units": "Micrometers", "fwhm": "0.005"} for w in ("0.45", "0.5", "1.1")]
+    info = read_info(_geotiff(tmp_path / "b.tif", data, band_md=md))
+    np.testing.assert_allclose(info.wavelengths_nm, [450, 500, 1100])
+    np.testing.assert_allclose(info.fwhm_nm, [5, 5, 5])
+    info = read_info(_geotiff(tmp_path / "d.tif", data, ds_md={"wavelength": "{400, 500.5, 900}",
+                                                              "bbl": "{1, 1, 0}"}))
+    np.testing.assert_allclose(info.wavelengths_nm, [400, 500.5, 900])
+    np.testing.assert_array_equal(info.bbl, [True, True, False])
+    assert info.fwhm_nm is None
+    info = read_info(_geotiff(tmp_path / "u.tif", data, ds_md={"wavelength": "0.4,0.5,0.6"}))  # no units, small
+    np.testing.assert_allclose(info.wavelengths_nm, [400, 500, 600])
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["Band 1 (450.5 nm)", "Band 2 (550 nm)", "Band 3 (650.25 nm)"], [450.5, 550, 650.25]),
+    (["450.5 nm", "550 nm", "2200 nm"], [450.5, 550, 2200]),
+    (["0.4505 µm", "0.55 um", "2.2 μm"], [450.5, 550, 2200]),
+    (["0.45 Micrometers", "0.55 Micrometers", "0.65 Micrometers"], [450, 550, 650]),
+    (["B1 (0.45)", "B2 (0.55)", "B3 (0.65)"], [450, 550, 650]),
+    (["Band 1", "Band 2", "Band 3"], None),
+    (["450 nm", "red", "600 nm"], None),
+])
+def test_wavelengths_from_band_descriptions(tmp_path, names, expected):
+    info = read_info(_geotiff(tmp_path / "n.tif", np.ones((3, 4, 5), np.float32), descriptions=names))
+    assert info.band_names == names
+    if expected is None:
+        assert info.wavelengths_nm is None
+    else:
+        np.testing.assert_allclose(info.wavelengths_nm, expected)
+
+
+# ------------------------------------------------------------------ reading
+def test_int16_scaled_reflectance_with_nodata(tmp_path):
+    raw = np.full((2, 6, 7), 2500, np.int16)
+    raw[1] = 10000
+    raw[0, 2, 3] = -9999
+    path = _geotiff(tmp_path / "r.tif", raw, nodata=-9999, scale=1e-4, offset=0.0)
+    info = read_info(path)
+    assert info.dtype == "int16" and info.nodata == -9999.0
+    np.testing.assert_allclose(info.scale, [1e-4, 1e-4])
+    cube, valid, _ = read_cube(path)
+    assert cube.dtype == np.float32 and cube.shape == (2, 6, 7)
+    assert valid.sum() == 41 and not valid[2, 3]
+    assert np.isnan(cube[:, 2, 3]).all()
+    np.testing.assert_allclose(cube[0][valid], 0.25, rtol=1e-6)
+    np.testing.assert_allclose(cube[1][valid], 1.0, rtol=1e-6)
+    path = _geotiff(tmp_path / "o.tif", raw, nodata=-9999, scale=2e-5, offset=-0.1)
+    cube, valid, _ = read_cube(path, bands=[1])
+    assert cube.shape == (1, 6, 7) and valid.all()  # band 1's nodata pixel is in band 0 only
+    np.testing.assert_allclose(cube, 0.1, rtol=1e-5)
+
+
+def test_nodata_and_nan_pixels_invalid(tmp_path):
+    data = np.arange(3 * 5 * 6, dtype=np.float32).reshape(3, 5, 6)
+    data[2, 1, 1] = -9999.0
+    data[0, 3, 4] = np.nan
+    data[1, 4, 0] = np.inf
+    path = _geotiff(tmp_path / "f.tif", data, nodata=-9999.0)
+    cube, valid, _ = read_cube(path)
+    assert valid.sum() == 27
+    for r, c in ((1, 1), (3, 4), (4, 0)):
+        assert not valid[r, c] and np.isnan(cube[:, r, c]).all()
+    np.testing.assert_array_equal(cube[:, valid], data[:, valid])
+    cube, valid, _ = read_cube(path, bands=[0, 1])  # band 2's nodata no longer counts
+    assert valid[1, 1] and valid.sum() == 28
+
+
+def test_per_dataset_mask_flags_pixels(tmp_path):
+    path = str(tmp_path / "m.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 4, 3, 2, gdal.GDT_Float32)
+    ds.GetRasterBand(1).WriteArray(np.ones((3, 4), np.float32))
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    mask = np.full((3, 4), 255, np.uint8)
+    mask[0, 0] = 0
+    ds.GetRasterBand(1).GetMaskBand().WriteArray(mask)
+    ds = None
+    _, valid, _ = read_cube(path)
+    assert not valid[0, 0] and valid.sum() == 11
+
+
+@pytest.mark.parametrize("options, block", [(["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"], (16, 16)),
+                                            (["BLOCKYSIZE=8"], (70, 8))])
+@pytest.mark.parametrize("max_pixels", [1, 300, 1000, 10 ** 6])
+def test_windows_cover_exactly_and_align_to_blocks(tmp_path, options, block, max_pixels):
+    data = np.random.default_rng(1).random((2, 45, 70)).astype(np.float32)
+    path = _geotiff(tmp_path / "t.tif", data, options=options)
+    cover = np.zeros((45, 70), int)
+    with RasterReader(path, bands=[0, 1]) as r:
+        assert r.info.block_size == block
+        for x, y, w, h in r.windows(max_pixels=max_pixels):
+            assert x % block[0] == 0 and y % block[1] == 0
+            assert w == min(w, 70 - x) and (x + w == 70 or w % block[0] == 0)
+            assert y + h == 45 or h % block[1] == 0
+            assert w * h <= max(max_pixels, block[0] * block[1])
+            if block[0] == 70:  # strips: whole rows
+                assert x == 0 and w == 70
+            cover[y:y + h, x:x + w] += 1
+            cube, valid = r.read(x, y, w, h)
+            np.testing.assert_array_equal(cube, data[:, y:y + h, x:x + w])
+    assert (cover == 1).all()
+
+
+def test_huge_single_block_is_split(tmp_path):
+    path = _geotiff(tmp_path / "s.tif", np.ones((1, 30, 40), np.float32), options=["BLOCKYSIZE=30"])
+    with RasterReader(path) as r:
+        wins = list(r.windows(max_pixels=200))
+    assert sum(w * h for _, _, w, h in wins) == 1200 and all(w * h <= 200 for *_, w, h in wins)
+
+
+def test_read_window_outside_raises(tmp_path):
+    path = _geotiff(tmp_path / "s.tif", np.ones((1, 4, 4), np.float32))
+    with RasterReader(path) as r:
+        with pytest.raises(ValueError):
+            r.read(2, 2, 3, 1)
+
+
+# ------------------------------------------------------------------ band subsets
+def test_band_subset_parsing(tmp_path):
+    path = _envi(tmp_path, "bbl = {1, 1, 0, 1}\n")
+    info = read_info(path)
+    np.testing.assert_array_equal(band_subset(info, "1-2, 4"), [0, 1, 3])
+    np.testing.assert_array_equal(band_subset(info, "1-4"), [0, 1, 3])  # bad band 3 dropped
+    np.testing.assert_array_equal(band_subset(info, "4,1,1-2"), [0, 1, 3])
+    np.testing.assert_array_equal(band_subset(info, "1-4", drop_bad=False), [0, 1, 2, 3])
+    np.testing.assert_array_equal(band_subset(info, " "), [0, 1, 3])
+    for spec, msg in (("0-2", "1..4"), ("2-5", "1..4"), ("3-1", "reversed"), ("a", "not N or N-M"),
+                      ("1.5", "not N or N-M"), ("3", "no good band")):
+        with pytest.raises(UnmixError, match=msg):
+            band_subset(info, spec)
+
+
+# ------------------------------------------------------------------ errors
+def test_missing_file(tmp_path):
+    with pytest.raises(UnmixError, match="input raster not found: .*nope.tif"):
+        read_info(tmp_path / "nope.tif")
+
+
+def test_text_file_is_not_a_raster(tmp_path):
+    p = tmp_path / "notes.tif"
+    p.write_text("hello, this is not an image\n")
+    with pytest.raises(UnmixError, match="not a raster GDAL can read: .*notes.tif"):
+        read_info(p)
+
+
+def test_zero_size_file(tmp_path):
+    p = tmp_path / "empty.tif"
+    p.write_bytes(b"")
+    with pytest.raises(UnmixError, match="empty file .*empty.tif"):
+        RasterReader(p)
+
+
+def test_raster_without_bands(tmp_path):
+    path = str(tmp_path / "multi.nc")
+    ds = gdal.GetDriverByName("netCDF").CreateMultiDimensional(path)
+    root = ds.GetRootGroup()
+    dims = [root.CreateDimension("y", None, None, 3), root.CreateDimension("x", None, None, 4)]
+    for name in ("a", "b"):
+        root.CreateMDArray(name, dims, gdal.ExtendedDataType.Create(gdal.GDT_Float32)).Write(np.ones((3, 4)))
+    del root, ds, dims
+    with pytest.raises(UnmixError, match="raster has no bands: .*multi.nc .*2 subdatasets"):
+        read_info(path)
+
+
+def test_band_index_out_of_range(tmp_path):
+    path = _geotiff(tmp_path / "s.tif", np.ones((3, 4, 4), np.float32))
+    for bands in ([3], [0, -1]):
+        with pytest.raises(UnmixError, match="out of range .*3 bands"):
+            RasterReader(path, bands=bands)
+    with pytest.raises(UnmixError, match="no bands selected"):
+        read_cube(path, bands=[])
+
+
+def test_header_without_data_file(tmp_path):
+    (tmp_path / "lonely.hdr").write_text("ENVI\nsamples = 2\n")
+    with pytest.raises(UnmixError, match="without its data file"):
+        read_info(tmp_path / "lonely.hdr")
+
+
+def test_check_output_dir(tmp_path):
+    made = check_output_dir(tmp_path / "x" / "y")
+    assert os.path.isdir(made) and os.listdir(made) == []
+    (tmp_path / "afile").write_text("")
+    for bad in (tmp_path / "afile" / "out", "/proc/diffunmix-out"):
+        with pytest.raises(UnmixError, match="cannot write to output folder: "):
+            check_output_dir(bad)
+    with pytest.raises(UnmixError, match="cannot write to output folder"):
+        RasterWriter(tmp_path / "afile" / "a.tif", 4, 4, 1)
+    with pytest.raises(UnmixError, match="is a folder"):
+        RasterWriter(tmp_path / "x", 4, 4, 1)
