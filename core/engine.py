@@ -14,13 +14,67 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .diffusion import DDIMSampler, NoiseSchedule, project_simplex
+from .diffusion import DDIMSampler, NoiseSchedule, consistency_transform, project_simplex
 from .models import HybridSTU, HybridSTUConfig, ResUNet1D, ResUNet1DConfig, ResUNet2D, ResUNet2DConfig
 from .models.embeddings import ConfigMixin
 from .progress import ensure
 from .training import FitConfig
 
 QUALITY = ("fast", "default", "best")
+
+
+def fcls_prior(y: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+    """Exact fully constrained least-squares abundances of a cube batch (the physics prior).
+
+    Args:
+        y: cube batch (N, B, H, W).
+        E: endmembers (P, B), same units.
+
+    Returns:
+        A (N, P, H, W) on the simplex (computed by :func:`core.fcls.fcls` on the CPU).
+    """
+    from .fcls import fcls
+
+    n, b, h, w = y.shape
+    pix = y.detach().permute(0, 2, 3, 1).reshape(-1, b).cpu().numpy()
+    A = fcls(pix, E.detach().cpu().numpy().astype(np.float64))
+    return torch.from_numpy(np.ascontiguousarray(A, np.float32)).reshape(n, h, w, -1).permute(0, 3, 1, 2).to(
+        device=y.device, dtype=y.dtype)
+
+
+class PriorHybrid(torch.nn.Module):
+    """HybridSTU made physics-aware: it sees the cube *and* a least-squares prior.
+
+    The prior ``A_ls = fcls_prior(y, E)`` (computed with the current endmembers)
+    is appended to the spectral input, and the network's logits are added to
+    ``log(A_ls + ε)``: at initialisation the output is the per-pixel
+    least-squares solution, and fitting teaches a spectral-spatial correction
+    (denoising, endmember variability) on top of it.
+
+    Args:
+        bands: B.
+        p: P.
+        cfg: :class:`HybridSTUConfig`.
+    """
+
+    def __init__(self, bands: int, p: int, cfg: HybridSTUConfig):
+        super().__init__()
+        self.net = HybridSTU(bands + p, p, cfg)
+        self.register_buffer("E", torch.zeros(p, bands))
+        self.prior_gain = torch.nn.Parameter(torch.tensor(1.0))
+
+    @property
+    def receptive_field(self) -> int:
+        return int(self.net.receptive_field)
+
+    def set_endmembers(self, E) -> None:
+        self.E.copy_(torch.as_tensor(np.asarray(E), dtype=self.E.dtype))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Abundances (N, P, H, W) on the simplex from a cube batch (N, B, H, W)."""
+        prior = fcls_prior(y, self.E)
+        logits = self.net.forward_logits(torch.cat([y, prior], dim=1))
+        return torch.softmax(logits + self.prior_gain * torch.log(prior + 0.02), dim=1)
 
 
 @dataclass
@@ -41,7 +95,7 @@ class EngineConfig(ConfigMixin):
 
     hybrid: dict = field(default_factory=lambda: HybridSTUConfig().to_dict())
     unet2d: dict = field(default_factory=lambda: ResUNet2DConfig().to_dict())
-    unet1d: dict = field(default_factory=lambda: ResUNet1DConfig().to_dict())
+    unet1d: dict = field(default_factory=lambda: ResUNet1DConfig(base=16).to_dict())
     fit: dict = field(default_factory=lambda: FitConfig().to_dict())
     refine: dict = field(default_factory=lambda: RefineConfig().to_dict())
     num_steps: int = 1000
@@ -96,11 +150,12 @@ class Engine:
         self.device = torch.device(device)
         self.cfg = cfg
         self.B = int(bands)
-        self.E = np.asarray(E, np.float64)
-        self.P = self.E.shape[0]
+        self._E = np.asarray(E, np.float64)
+        self.P = self._E.shape[0]
         self.names = list(names)
         self.scale = float(scale)
-        self.hybrid = HybridSTU(self.B, self.P, HybridSTUConfig.from_dict(cfg.hybrid)).to(self.device)
+        self.hybrid = PriorHybrid(self.B, self.P, HybridSTUConfig.from_dict(cfg.hybrid)).to(self.device)
+        self.E = self._E
         self.unet2d = ResUNet2D(self.P, self.P, ResUNet2DConfig.from_dict(cfg.unet2d)).to(self.device)
         self.unet1d = ResUNet1D(self.B, 1, ResUNet1DConfig.from_dict(cfg.unet1d)).to(self.device)
         self.schedule = NoiseSchedule(cfg.num_steps, cfg.schedule)
@@ -108,6 +163,16 @@ class Engine:
         self.refine_cfg = RefineConfig.from_dict(cfg.refine)
         for m in (self.hybrid, self.unet2d, self.unet1d):
             m.eval()
+
+    @property
+    def E(self) -> np.ndarray:
+        """Endmembers (P, B) in data units; setting them also updates HybridSTU's prior."""
+        return self._E
+
+    @E.setter
+    def E(self, value) -> None:
+        self._E = np.asarray(value, np.float64)
+        self.hybrid.set_endmembers(self._E / self.scale)
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
@@ -134,19 +199,12 @@ class Engine:
         return torch.from_numpy(x).unsqueeze(0).to(self.device)
 
     def _dc_transform(self, y: torch.Tensor, E: np.ndarray, weight: float):
-        """x0 ↦ simplex(A − μ∇½‖Y − AᵀE‖²) in the [−1, 1] map scale (μ = weight / λmax(EEᵀ))."""
+        """x0 ↦ data-consistent, simplex-projected x0, in the [−1, 1] map scale the UNet works in."""
         Et = torch.as_tensor(E / self.scale, dtype=torch.float32, device=self.device)  # (P, B)
-        G = Et @ Et.T
-        mu = weight / float(torch.linalg.eigvalsh(G).max().clamp_min(1e-12))
-        Ey = torch.einsum("pb,nbhw->nphw", Et, y)
+        to_simplex = consistency_transform(y, Et, n_iter=1, weight=weight)
 
         def transform(x0: torch.Tensor) -> torch.Tensor:
-            A = (x0 + 1.0) / 2.0
-            if weight > 0:
-                grad = torch.einsum("pq,nqhw->nphw", G, A) - Ey
-                A = A - mu * grad
-            A = project_simplex(A, dim=1)
-            return 2.0 * A - 1.0
+            return 2.0 * to_simplex((x0 + 1.0) / 2.0) - 1.0
 
         return transform
 

@@ -9,16 +9,15 @@ so after one matmul ``Z = Y Eᵀ`` (N, P) nothing depends on the band count.
 
 Fully constrained least squares (FCLS: a ≥ 0, Σa = 1) is solved exactly:
 
-* ``P ≤ 8`` (method ``"enumerate"``): the optimum is the sum-to-one LS
-  solution on its own support, so we precompute, for every non-empty subset S
-  of endmembers, the affine operator ``z ↦ (a_S, ν_S)`` solving the KKT system
-  ``[[G_S, 1], [1ᵀ, 0]] [a; ν] = [z_S; 1]``, and keep, per pixel, the
-  feasible candidate (a_S ≥ 0) with the smallest objective. At the KKT point
-  ``½aᵀGa − a·z = −½(a·z + ν)``, so the objective costs one dot product.
-  Singleton supports are always feasible, so a candidate always exists.
+* ``P ≤ ENUMERATE_MAX_P`` (method ``"enumerate"``): the optimum is the
+  sum-to-one LS solution on its own support, so for every non-empty support S
+  we precompute the affine map ``z ↦ (a_S, ν_S)`` solving the KKT system
+  ``[[G_S, 1], [1ᵀ, 0]] [a; ν] = [z_S; 1]`` and keep, per pixel, the feasible
+  candidate (a_S ≥ 0) of least objective; at the KKT point
+  ``½aᵀGa − a·z = −½(a·z + ν)``. Singletons are always feasible.
 * larger P (method ``"active-set"``): a primal active-set method
-  (Lawson–Hanson style, with the sum-to-one row in the KKT system) run on all
-  pixels at once with batched ``np.linalg.solve``; converged pixels drop out.
+  (Lawson–Hanson style, sum-to-one row in the KKT system) on all pixels at
+  once; converged pixels drop out.
 
 ``nnls`` (a ≥ 0 only) uses the same two engines; ``unconstrained_ls`` and
 ``scls`` (Σa = 1 only) are closed forms. Input may be float32; the reduced
@@ -38,10 +37,13 @@ from .errors import UnmixError
 __all__ = ["fcls", "nnls", "scls", "unconstrained_ls", "ENUMERATE_MAX_P"]
 
 #: Largest P solved by exhaustive support enumeration (2^P − 1 subsets).
-ENUMERATE_MAX_P = 8
+ENUMERATE_MAX_P = 5
+#: Largest P whose active-set solves use a table of all 2^P free-set operators.
+LOOKUP_MAX_P = 10
 
 _FEAS_TOL = 1e-10  # a_S ≥ −tol counts as feasible (normalised problem)
 _BLOCK_ELEMS = 1 << 21  # candidate-matrix elements per row block (~16 MB)
+_AS_BLOCK = 8192  # pixels per block in the active-set update path
 _ZBLOCK = 8192  # rows cast to float64 at a time when forming Z = Y Eᵀ
 
 
@@ -144,14 +146,7 @@ def _kkt_operator(Gs: np.ndarray, sum_to_one: bool) -> tuple[np.ndarray, np.ndar
         when the system is (numerically) singular.
     """
     k = Gs.shape[0]
-    if sum_to_one:
-        K = np.zeros((k + 1, k + 1))
-        K[:k, :k] = Gs
-        K[:k, k] = 1.0
-        K[k, :k] = 1.0
-    else:
-        K = np.eye(k + 1)
-        K[:k, :k] = Gs
+    K = _kkt_systems(np.ones((1, k), dtype=bool), Gs, sum_to_one)[0][0]
     if np.linalg.cond(K) > 1e12:
         return None, None
     Kinv = np.linalg.inv(K)
@@ -169,8 +164,10 @@ def _subset_plan(G_bytes: bytes, p: int, sum_to_one: bool) -> tuple:
     Returns:
         One tuple per size k = 1..P: ``idx (C, k)`` the supports,
         ``W (P, C·k + C)`` and ``b (C·k + C,)`` mapping ``z`` to every
-        support's abundances (first ``C·k`` columns, support-major) and
-        multipliers ν (last C columns), ``zcols (C·k,)`` the z entry paired
+        support's abundances (first ``C·k`` columns, component-major: column
+        ``i·C + j`` is component i of support j, so reductions over the
+        component axis are slab-wise) and multipliers ν (last C columns),
+        ``zcols (C·k,)`` the z entry paired
         with each abundance column, ``usable (C,)`` False for degenerate
         supports (skipped: a smaller support reaches their optimum).
     """
@@ -187,11 +184,11 @@ def _subset_plan(G_bytes: bytes, p: int, sum_to_one: bool) -> tuple:
             if Wj is None:
                 usable[j] = False
                 continue
-            W[sub, j * k : (j + 1) * k] = Wj[:, :k]
+            W[sub, j : c * k : c] = Wj[:, :k]
             W[sub, c * k + j] = Wj[:, k]
-            b[j * k : (j + 1) * k] = bj[:k]
+            b[j : c * k : c] = bj[:k]
             b[c * k + j] = bj[k]
-        plan.append((idx, W, b, idx.reshape(-1), usable))
+        plan.append((idx, W, b, idx.T.reshape(-1), usable))
     return tuple(plan)
 
 
@@ -241,32 +238,73 @@ def _enumerate_block(Zb: np.ndarray, plan: tuple, sum_to_one: bool) -> np.ndarra
     for idx, W, b, zcols, usable in plan:
         c, k = idx.shape
         X = Zb @ W + b
-        Xa = X[:, : c * k].reshape(m, c, k)
+        Xa = X[:, : c * k].reshape(m, k, c)
         # 2 × objective at the KKT point, −(a·z + ν), up to the constant ||y||²
-        obj = -(np.einsum("mck,mck->mc", Xa, Zb[:, zcols].reshape(m, c, k)) + X[:, c * k :])
-        obj[(Xa.min(axis=2) < -_FEAS_TOL) | ~usable] = np.inf
+        obj = -(np.einsum("mkc,mkc->mc", Xa, Zb[:, zcols].reshape(m, k, c)) + X[:, c * k :])
+        obj[(np.minimum.reduce(Xa, axis=1) < -_FEAS_TOL) | ~usable] = np.inf
         j = np.argmin(obj, axis=1)
         val = obj[r, j]
         upd = np.flatnonzero(val < best)
         if upd.size:
             best[upd] = val[upd]
             A[upd] = 0.0
-            A[upd[:, None], idx[j[upd]]] = Xa[upd, j[upd]]
+            A[upd[:, None], idx[j[upd]]] = Xa[upd, :, j[upd]]
     return A
 
 
 # --------------------------------------------------------------------------
 # active set (large P)
 # --------------------------------------------------------------------------
+def _kkt_systems(f: np.ndarray, G: np.ndarray, sum_to_one: bool) -> tuple[np.ndarray, np.ndarray]:
+    """KKT matrices for free sets ``f (m, P)`` (bound variables pinned at 0).
+
+    Returns:
+        ``K (m, P+1, P+1)`` and ``rhs (m, P+1)`` with the z part left at 0.
+    """
+    m, p = f.shape
+    K = np.zeros((m, p + 1, p + 1))
+    K[:, :p, :p] = np.where(f[:, :, None] & f[:, None, :], G, 0.0)
+    K[:, :p, :p] += ~f[:, :, None] & np.eye(p, dtype=bool)
+    rhs = np.zeros((m, p + 1))
+    if sum_to_one:
+        K[:, :p, p] = f
+        K[:, p, :p] = f
+        K[:, p, p] = ~f.any(axis=1)  # empty free set never occurs; keep it regular
+        rhs[:, p] = 1.0
+    else:
+        K[:, p, p] = 1.0
+    return K, rhs
+
+
+@lru_cache(maxsize=8)
+def _lookup_table(G_bytes: bytes, p: int, sum_to_one: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Solution operators of every free set (cached per Gram matrix).
+
+    Returns:
+        ``Wt (2^P, P, P+1)`` and ``bt (2^P, P+1)``: for a free-set bitmask
+        ``s``, ``[a, ν] = Σ_q z_q Wt[s, q] + bt[s]``.
+    """
+    G = np.frombuffer(G_bytes).reshape(p, p)
+    masks = (np.arange(1 << p)[:, None] >> np.arange(p)) & 1 == 1
+    K, rhs = _kkt_systems(masks, G, sum_to_one)
+    Kinv = np.linalg.inv(K)
+    # [a, ν] = Kinv [z·f; rhs tail]: fold the mask into the z columns
+    Wt = np.ascontiguousarray((Kinv[:, :, :p] * masks[:, None, :]).transpose(0, 2, 1))
+    return Wt, np.einsum("mij,mj->mi", Kinv, rhs)
+
+
 def _active_set(Z: np.ndarray, G: np.ndarray, sum_to_one: bool, max_iter: int = 0) -> np.ndarray:
     """Primal active-set method for all pixels at once.
 
     Minimises ``½aᵀGa − a·z`` subject to ``a ≥ 0`` (and ``Σa = 1``). Each
     iteration solves, per pixel, the equality-constrained problem on the free
-    set F (bound variables fixed at 0) as one batched linear solve; a step to
-    an infeasible solution is shortened to the first blocking bound (which
-    leaves F); at a feasible solution the most negative bound multiplier
-    ``λ_j = (Ga − z)_j + ν`` enters F; all λ ≥ 0 is optimal (KKT).
+    set F (bound variables pinned at 0); a step to an infeasible solution is
+    shortened to the first blocking bound, which leaves F; at a feasible
+    solution the most negative bound multiplier ``λ_j = (Ga − z)_j + ν``
+    enters F; all λ ≥ 0 is optimal (KKT). Free-set solves use a table of all
+    2^P operators for P ≤ ``LOOKUP_MAX_P``, else a per-pixel inverse of the
+    KKT matrix kept up to date by bordering / Schur-complement updates, O(P²)
+    per change. Converged pixels drop out.
 
     Args:
         Z: Reduced pixels ``(n, P)`` float64.
@@ -280,66 +318,107 @@ def _active_set(Z: np.ndarray, G: np.ndarray, sum_to_one: bool, max_iter: int = 
     """
     n, p = Z.shape
     scale = float(np.trace(G)) / p
-    G = G + 1e-12 * scale * np.eye(p)  # keeps free-set systems non-singular
-    lam_tol = 1e-11 * scale
-    if sum_to_one:
-        A = np.full((n, p), 1.0 / p)
-        free = np.ones((n, p), dtype=bool)
-    else:
-        A = np.zeros((n, p))
-        free = np.zeros((n, p), dtype=bool)
-    run = np.arange(n)
-    eye = np.eye(p, dtype=bool)
-    for _ in range(max_iter or 10 * p + 20):
-        if run.size == 0:
-            break
-        a, f, z = A[run], free[run], Z[run]
-        m = run.size
-        K = np.zeros((m, p + 1, p + 1))
-        K[:, :p, :p] = np.where(f[:, :, None] & f[:, None, :], G, 0.0) + (~f[:, :, None] & eye)
-        rhs = np.zeros((m, p + 1))
-        rhs[:, :p] = np.where(f, z, 0.0)
-        if sum_to_one:
-            K[:, :p, p] = f
-            K[:, p, :p] = f
-            rhs[:, p] = 1.0
-        else:
-            K[:, p, p] = 1.0
-        sol = np.linalg.solve(K, rhs[:, :, None])[:, :, 0]
-        cand, nu = sol[:, :p], sol[:, p]
-        bad = f & (cand < 0.0)
-        step = bad.any(axis=1)
-        done = np.zeros(m, dtype=bool)
-        if step.any():
-            i = np.flatnonzero(step)
-            ai, ci, bi = a[i], cand[i], bad[i]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(bi, ai / (ai - ci), np.inf)
-            alpha = np.clip(ratio.min(axis=1), 0.0, 1.0)
-            block = np.argmin(ratio, axis=1)
-            new = ai + alpha[:, None] * (ci - ai)
-            leave = f[i] & (new <= 1e-14)
-            leave[np.arange(i.size), block] = True
-            new[leave] = 0.0
-            a[i] = new
-            f[i] = f[i] & ~leave
-        ok = np.flatnonzero(~step)
-        if ok.size:
-            a[ok] = np.where(f[ok], cand[ok], 0.0)
-            grad = a[ok] @ G - z[ok] + (nu[ok, None] if sum_to_one else 0.0)
-            lam = np.where(f[ok], np.inf, grad)
-            j = np.argmin(lam, axis=1)
-            worst = lam[np.arange(ok.size), j]
-            conv = worst >= -lam_tol
-            done[ok[conv]] = True
-            enter = ok[~conv]
-            f[enter, j[~conv]] = True
-        A[run], free[run] = a, f
-        run = run[~done]
+    G = G + 1e-10 * scale * np.eye(p)  # keeps free-set systems non-singular
+    table = _lookup_table(G.tobytes(), p, sum_to_one) if p <= LOOKUP_MAX_P else None
+    block = n if table is not None else _AS_BLOCK
+    A = np.empty((n, p))
+    for s in range(0, n, block):
+        A[s : s + block] = _active_set_block(
+            Z[s : s + block], G, sum_to_one, table, 1e-9 * scale, max_iter or 10 * p + 20
+        )
     A = np.clip(A, 0.0, None)
     if sum_to_one:
         A /= A.sum(axis=1, keepdims=True)
     return A
+
+
+def _active_set_block(Z, G, sum_to_one, table, lam_tol, max_iter) -> np.ndarray:
+    """One block of :func:`_active_set` (``Z (m, P)`` -> ``A (m, P)``)."""
+    m, p = Z.shape
+    A = np.full((m, p), 1.0 / p) if sum_to_one else np.zeros((m, p))
+    free = np.full((m, p), sum_to_one)
+    bits = 1 << np.arange(p)
+    if table is None:
+        K0, _ = _kkt_systems(free[:1], G, sum_to_one)
+        Minv = np.repeat(np.linalg.inv(K0), m, axis=0)  # (m, P+1, P+1)
+    run = np.arange(m)
+    for _ in range(max_iter):
+        if run.size == 0:
+            break
+        a, f, z = A[run], free[run], Z[run]
+        r = np.arange(run.size)
+        if table is not None:
+            Wt, bt = table
+            ids = f @ bits
+            sol = bt[ids]
+            for q in range(p):
+                sol += z[:, q, None] * Wt[ids, q]
+        else:
+            M = Minv[run]
+            rhs = np.concatenate([np.where(f, z, 0.0), np.full((r.size, 1), float(sum_to_one))], 1)
+            sol = np.einsum("mij,mj->mi", M, rhs)
+        cand, nu = sol[:, :p], sol[:, p]
+        bad = f & (cand < 0.0)
+        step = bad.any(axis=1)
+        # infeasible: move towards cand until the first bound blocks; it leaves F
+        i = np.flatnonzero(step)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(bad[i], a[i] / (a[i] - cand[i]), np.inf)
+        out = np.argmin(ratio, axis=1)
+        alpha = np.clip(ratio[np.arange(i.size), out], 0.0, 1.0)
+        a[i] += alpha[:, None] * (cand[i] - a[i])
+        a[i, out] = 0.0
+        f[i, out] = False
+        # feasible: accept cand, then free the most negative multiplier
+        ok = np.flatnonzero(~step)
+        a[ok] = np.where(f[ok], cand[ok], 0.0)
+        grad = a[ok] @ G - z[ok] + (nu[ok, None] if sum_to_one else 0.0)
+        lam = np.where(f[ok], np.inf, grad)
+        j = np.argmin(lam, axis=1)
+        conv = lam[np.arange(ok.size), j] >= -lam_tol
+        enter, j = ok[~conv], j[~conv]
+        if table is None:
+            _leave(M, i, out)
+            _enter(M, enter, j, f[enter], G, sum_to_one)
+            Minv[run] = M
+        f[enter, j] = True
+        A[run], free[run] = a, f
+        run = run[np.isin(r, ok[conv], invert=True)]
+    return A
+
+
+def _leave(M: np.ndarray, rows: np.ndarray, j: np.ndarray) -> None:
+    """Variable ``j[k]`` leaves the free set of pixel ``rows[k]``: in place,
+    ``M ← M − M[:, j] M[j, :] / M[j, j]`` (inverse of the reduced KKT
+    matrix), then row and column j become the identity's."""
+    if rows.size == 0:
+        return
+    k = np.arange(rows.size)
+    Mr = M[rows]
+    col, row, piv = Mr[k, :, j], Mr[k, j, :], Mr[k, j, j]
+    Mr -= col[:, :, None] * row[:, None, :] / piv[:, None, None]
+    Mr[k, j, :] = 0.0
+    Mr[k, :, j] = 0.0
+    Mr[k, j, j] = 1.0
+    M[rows] = Mr
+
+
+def _enter(M, rows, j, f, G, sum_to_one) -> None:
+    """Variable ``j[k]`` joins the free set ``f[k]`` of pixel ``rows[k]``:
+    bordered-inverse update with ``u = M c``, ``s = G_jj − cᵀu`` where c is
+    the new KKT column restricted to the old free set (and the ν row)."""
+    if rows.size == 0:
+        return
+    k = np.arange(rows.size)
+    c = np.concatenate([G[j] * f, np.full((rows.size, 1), float(sum_to_one))], axis=1)
+    Mr = M[rows]
+    u = np.einsum("mij,mj->mi", Mr, c)
+    s = G[j, j] - np.sum(c * u, axis=1)
+    Mr += u[:, :, None] * u[:, None, :] / s[:, None, None]
+    Mr[k, j, :] = -u / s[:, None]
+    Mr[k, :, j] = -u / s[:, None]
+    Mr[k, j, j] = 1.0 / s
+    M[rows] = Mr
 
 
 def _solver(p: int, method: str, sum_to_one: bool):
@@ -362,7 +441,8 @@ def fcls(Y: np.ndarray, E: np.ndarray, chunk: int = 65536, method: str = "auto")
         Y: Pixels ``(N, B)``, float32 or float64.
         E: Endmembers ``(P, B)``.
         chunk: Pixels reduced and solved per chunk (bounds memory).
-        method: ``"auto"`` (enumeration for P ≤ 8, else active set),
+        method: ``"auto"`` (enumeration for P ≤ ``ENUMERATE_MAX_P``, else
+            active set),
             ``"enumerate"`` or ``"active-set"``.
 
     Returns:

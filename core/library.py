@@ -116,20 +116,15 @@ def read_library(path: PathLike, max_missing_fraction: float = 0.1) -> SpectralL
 
 
 def _envi_header_path(data: Path) -> Optional[Path]:
-    for cand in (Path(str(data) + ".hdr"), data.with_suffix(".hdr"), data.with_suffix(".HDR")):
-        if cand.is_file():
-            return cand
-    return None
+    cands = (Path(str(data) + ".hdr"), data.with_suffix(".hdr"), data.with_suffix(".HDR"))
+    return next((c for c in cands if c.is_file()), None)
 
 
 def _envi_data_path(hdr: Path) -> Path:
-    base = hdr.with_suffix("")  # spectra.sli.hdr -> spectra.sli, lib.hdr -> lib
-    if base.suffix and base.is_file():
-        return base
-    for ext in (".sli", ".SLI", ".spl", ".dat", ".lib", ".img", ""):
-        cand = base.with_suffix(ext) if ext else base
-        if cand.is_file():
-            return cand
+    base = str(hdr)[: -len(hdr.suffix)]  # spectra.sli.hdr -> spectra.sli, lib.hdr -> lib
+    for cand in (base, *(base + ext for ext in (".sli", ".SLI", ".spl", ".dat", ".lib", ".img"))):
+        if Path(cand).is_file():
+            return Path(cand)
     raise UnmixError(f"{hdr.name}: ENVI header found but no data file (.sli) next to it")
 
 
@@ -137,7 +132,7 @@ def parse_envi_header(text: str, name: str = "header") -> dict:
     """Parse ENVI header text into ``{lowercase key: str value}``.
 
     Brace values (``{...}``, possibly spanning lines) are returned without the
-    braces; use :func:`_split_list` to split them.
+    braces.
 
     Raises:
         UnmixError: the text does not start with ``ENVI`` or a brace is unclosed.
@@ -169,10 +164,6 @@ def parse_envi_header(text: str, name: str = "header") -> dict:
     return out
 
 
-def _split_list(value: str) -> list:
-    return [s.strip() for s in value.split(",")]
-
-
 def _header_int(h: dict, key: str, name: str, default: Optional[int] = None) -> int:
     if key not in h:
         if default is not None:
@@ -184,11 +175,18 @@ def _header_int(h: dict, key: str, name: str, default: Optional[int] = None) -> 
         raise UnmixError(f"{name}: malformed ENVI header, '{key} = {h[key]}' is not an integer") from None
 
 
+def _header_number(h: dict, key: str) -> Optional[float]:
+    try:
+        return float(h[key].split()[0])
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
 def _header_floats(h: dict, key: str, name: str, n: int) -> Optional[np.ndarray]:
     if key not in h or not h[key].strip():
         return None
     try:
-        vals = np.array([float(v) for v in _split_list(h[key]) if v], dtype=np.float64)
+        vals = np.array([float(v) for v in h[key].split(",") if v.strip()], dtype=np.float64)
     except ValueError:
         raise UnmixError(f"{name}: malformed ENVI header, non-numeric value in '{key}'") from None
     if vals.size != n:
@@ -238,17 +236,10 @@ def _read_envi(hdr: Path, data: Path, max_missing_fraction: float) -> SpectralLi
     raw = np.fromfile(data, dtype=dtype, count=n_spec * n_bands, offset=offset)
     spectra = raw.reshape(n_spec, n_bands).astype(np.float64)
     missing = ~np.isfinite(spectra) | (spectra < MISSING_BELOW)
-    if "data ignore value" in h:
-        try:
-            ignore = float(h["data ignore value"])
-            missing |= np.isclose(spectra, ignore, rtol=1e-6, atol=0.0)
-        except ValueError:
-            pass
-    try:
-        scale = float(h.get("reflectance scale factor", "1") or 1.0)
-    except ValueError:
-        scale = 1.0
-    if scale > 0 and scale != 1.0:
+    ignore, scale = _header_number(h, "data ignore value"), _header_number(h, "reflectance scale factor")
+    if ignore is not None:
+        missing |= np.isclose(spectra, ignore, rtol=1e-6, atol=0.0)
+    if scale is not None and scale > 0 and scale != 1.0:
         spectra = spectra / scale
 
     names = _envi_names(h, n_spec)
@@ -297,13 +288,6 @@ def _finish(names: list, wl: Optional[np.ndarray], spectra: np.ndarray, missing:
                            {"not_spectra": n_not, "missing": int(bad.sum()), "filled": int(rows.size)})
 
 
-def _sniff_delimiter(line: str) -> str:
-    for d in (",", ";", "\t"):
-        if d in line:
-            return d
-    return ","
-
-
 def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
     name = path.name
     try:
@@ -314,7 +298,7 @@ def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
              if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise UnmixError(f"{name}: empty library (no header row)")
-    delim = _sniff_delimiter(lines[0][1])
+    delim = next((d for d in ",;\t" if d in lines[0][1]), ",")
     rows = list(csv.reader([ln for _, ln in lines], delimiter=delim))
     header = [c.strip() for c in rows[0]]
     first = re.sub(r"[\(\[].*?[\)\]]", "", header[0]).strip().lower().replace(" ", "_")
@@ -327,7 +311,12 @@ def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
     if len(rows) < 2:
         raise UnmixError(f"{name}: empty library (no data rows)")
     values = np.empty((len(rows) - 1, len(header)), dtype=np.float64)
-    for r, row in enumerate(rows[1:]):
+    try:  # fast path; on failure the loop finds the offending row / cell
+        values[:] = np.array(rows[1:], dtype=np.float64)
+        slow = ()
+    except ValueError:
+        slow = rows[1:]
+    for r, row in enumerate(slow):
         lineno = lines[r + 1][0]
         if len(row) != len(header):
             raise UnmixError(f"{name}, line {lineno}: {len(row)} values, the header has {len(header)}")
@@ -348,9 +337,8 @@ def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
     wl = None
     if not is_band:
         unit = header[0].lower()
-        unit_hint = "um" if ("um" in unit or "µm" in unit or "micro" in unit) else (
-            "nm" if ("nm" in unit or "nano" in unit) else "")
-        wl = x * _units_scale(unit_hint, x)
+        hint = "um" if any(u in unit for u in ("um", "µm", "micro")) else ("nm" if "nm" in unit else "")
+        wl = x * _units_scale(hint, x)
         if np.any(wl <= 0):
             raise UnmixError(f"{name}: wavelengths must be positive")
     names = [h or f"spectrum {i + 1}" for i, h in enumerate(header[1:])]
@@ -439,14 +427,8 @@ def resample(lib: SpectralLibrary, wavelengths_nm: Sequence[float],
     if fwhm_nm is not None:
         fw = np.broadcast_to(np.asarray(fwhm_nm, dtype=np.float64), dst.shape).copy()
     lo, hi = float(np.min(lib.wavelengths_nm)), float(np.max(lib.wavelengths_nm))
-    if dst.size > 1:
-        half = 0.5 * float(np.median(np.abs(np.diff(np.sort(dst)))))
-    else:
-        half = 0.0
-    if fw is not None:
-        tol = np.where(np.isfinite(fw) & (fw > 0), 0.5 * fw, half)
-    else:
-        tol = np.full(dst.shape, half)
+    half = 0.5 * float(np.median(np.diff(np.sort(dst)))) if dst.size > 1 else 0.0
+    tol = np.full(dst.shape, half) if fw is None else np.where(np.isfinite(fw) & (fw > 0), 0.5 * fw, half)
     inside = (dst >= lo - tol) & (dst <= hi + tol)
     src = f" ({Path(lib.source).name})" if lib.source else ""
     if not inside.any():

@@ -291,8 +291,8 @@ def evaluate(
     sets are given, else abundance RMSE). Scores present depend on the inputs:
 
     * ``perm``, ``p``, ``names`` whenever a reference is given;
-    * ``sad_rad`` / ``sad_deg`` (per endmember) and ``mean_sad_rad`` /
-      ``mean_sad_deg`` when both spectra sets are given;
+    * ``sad_rad`` / ``sad_deg`` (per endmember) and ``sad_mean_rad`` /
+      ``sad_mean_deg`` when both spectra sets are given;
     * ``armse`` (see module doc), ``armse_per_endmember`` when both abundance
       sets are given;
     * ``reconstruction_rmse``, ``reconstruction_psnr``, ``reconstruction_sre``
@@ -326,8 +326,8 @@ def evaluate(
             ang = sad(E_ref, _spectra(E_est, "E_est")[perm])
             out["sad_rad"] = [_clean(v) for v in ang]
             out["sad_deg"] = [_clean(v) for v in np.degrees(ang)]
-            out["mean_sad_rad"] = _clean(float(np.nanmean(ang)))
-            out["mean_sad_deg"] = _clean(float(np.degrees(np.nanmean(ang))))
+            out["sad_mean_rad"] = _clean(float(np.nanmean(ang)))
+            out["sad_mean_deg"] = _clean(float(np.degrees(np.nanmean(ang))))
         if have_a:
             a_est = _as_np(A_est)[:, perm]
             out["armse"] = _clean(armse(A_ref, a_est))

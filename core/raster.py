@@ -151,7 +151,8 @@ def band_subset(info: RasterInfo, spec: Optional[str], drop_bad: bool = True) ->
     if drop_bad:
         chosen = chosen[info.bbl[chosen]]
     if chosen.size == 0:
-        raise UnmixError(f"band subset '{spec}' selects no good band: {info.path}")
+        what = f"band subset '{spec}'" if spec is not None and str(spec).strip() else "the raster's bbl"
+        raise UnmixError(f"{what} selects no good band: {info.path}")
     return chosen.astype(np.int64)
 
 
@@ -274,11 +275,12 @@ class RasterReader:
         return cube, ~invalid
 
     def windows(self, max_pixels: int = 1 << 20) -> Iterator[tuple]:
-        """Windows covering the raster exactly, without overlap, aligned to its block grid.
+        """Windows of at most ``max_pixels`` pixels covering the raster exactly, without overlap.
 
-        Whole rows of blocks when they fit in ``max_pixels`` (always full width for
-        strip-organised files), else runs of blocks along a block row; at least one
-        block per window. Blocks larger than ``max_pixels`` are split into row bands.
+        When one block fits in ``max_pixels`` the windows are aligned to the block
+        grid: whole rows of blocks when they fit (always full width for strip-organised
+        files), else runs of blocks along a block row. Larger blocks (e.g. one strip
+        per image) are split into full-width row bands.
 
         Yields:
             ``(xoff, yoff, xsize, ysize)`` in row-major order.

@@ -429,23 +429,10 @@ def write_scene(out_dir: Union[str, Path], y: np.ndarray, a: np.ndarray, e: np.n
     return paths
 
 
-@dataclass
-class GeneratedScene:
-    """What :func:`generate` returns: output paths and the truth arrays."""
-
-    paths: dict
-    y: np.ndarray  # (B, H, W) float32
-    a: np.ndarray  # (P, H, W) float32
-    e: np.ndarray  # (P, B) float64
-    names: list
-    indices: np.ndarray  # (P,) indices into the library
-    wavelengths_nm: Optional[np.ndarray]
-
-
 def generate(out_dir: Union[str, Path], cfg: SceneConfig,
              library_path: Optional[Union[str, Path]] = None,
              wavelengths_nm: Optional[Sequence[float]] = None,
-             fwhm_nm: Optional[Sequence[float]] = None) -> GeneratedScene:
+             fwhm_nm: Optional[Sequence[float]] = None) -> dict:
     """Read a library, draw endmembers, make a scene and write it.
 
     Args:
@@ -456,8 +443,10 @@ def generate(out_dir: Union[str, Path], cfg: SceneConfig,
             library to first (nm).
 
     Returns:
-        GeneratedScene (paths of scene.tif, truth_abundances.tif,
-        truth_endmembers.csv, scene.json, and Y, A, E, names).
+        dict: 'paths' (dict of scene / abundances / endmembers / config
+        paths, as from :func:`write_scene`), 'Y' (B, H, W) float32,
+        'A' (P, H, W) float32, 'E' (P, B) float64, 'names' (P endmember
+        names), 'indices' (P,) library indices, 'wavelengths_nm' (B,) or None.
     """
     cfg.validate()
     lib_path = Path(library_path) if library_path is not None else bundled_library_path()
@@ -470,4 +459,5 @@ def generate(out_dir: Union[str, Path], cfg: SceneConfig,
     meta = {"library": str(lib_path), "library_indices": [int(i) for i in idx]}
     paths = write_scene(out_dir, y, a, e, names, lib.wavelengths_nm, lib.fwhm_nm,
                         config=cfg, metadata=meta)
-    return GeneratedScene(paths, y, a, e, names, idx, lib.wavelengths_nm)
+    return {"paths": paths, "Y": y, "A": a, "E": e, "names": names, "indices": idx,
+            "wavelengths_nm": lib.wavelengths_nm}

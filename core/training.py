@@ -44,8 +44,8 @@ class FitConfig(ConfigMixin):
     unet2d_iters: int = 250
     unet1d_iters: int = 250
     lr: float = 3e-3
-    scale_jitter: float = 0.06  # std of per-patch endmember scaling
-    shape_jitter: float = 0.02  # amplitude of smooth spectral perturbation
+    scale_jitter: float = 0.03  # std of per-patch endmember scaling
+    shape_jitter: float = 0.01  # amplitude of smooth spectral perturbation
     illumination: float = 0.03  # std of per-pixel illumination scaling
     noise_low: float = 0.6  # noise level drawn in [low, high] × the scene's estimate
     noise_high: float = 1.4
@@ -157,7 +157,7 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
         loss.backward()
         opt.step()
         sched.step()
-        hist.append(float(loss))
+        hist.append(float(loss.detach()))
         prog.set_progress(100.0 * (it + 1) / cfg.hybrid_iters)
     model.eval()
     return hist
@@ -194,7 +194,7 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
         loss.backward()
         opt.step()
         sched.step()
-        hist.append(float(loss))
+        hist.append(float(loss.detach()))
         prog.set_progress(100.0 * (it + 1) / cfg.unet2d_iters)
     unet.eval()
     return hist
@@ -237,7 +237,7 @@ def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int 
     hist = []
     for it in range(cfg.unet1d_iters):
         prog.check()
-        clean, deg = spectra_pairs(E, rng, 4 * cfg.batch, noise, library)
+        clean, deg = spectra_pairs(E, rng, 2 * cfg.batch, noise, library)
         x0 = torch.from_numpy(clean).to(device) - 1.0
         cond = torch.from_numpy(deg).to(device) - 1.0
         t = torch.randint(0, cfg.t_max_1d + 1, (x0.shape[0],), generator=g).to(device)
@@ -249,7 +249,7 @@ def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int 
         loss.backward()
         opt.step()
         sched.step()
-        hist.append(float(loss))
+        hist.append(float(loss.detach()))
         prog.set_progress(100.0 * (it + 1) / cfg.unet1d_iters)
     unet.eval()
     return hist

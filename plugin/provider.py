@@ -37,7 +37,13 @@ class DiffUnmixProvider(QgsProcessingProvider):
         for cls in algorithm_classes():
             self.addAlgorithm(cls())
 
-    # the engine writes GeoTIFF only
+    def versionInfo(self) -> str:  # noqa: N802
+        return __version__
+
+    # the engine writes files only, rasters as GeoTIFF
+    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802
+        return False
+
     def supportedOutputRasterLayerExtensions(self) -> list:  # noqa: N802
         return ["tif"]
 

@@ -101,7 +101,7 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     args = t.to(torch.float32)[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
-        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+        emb = torch.cat([emb, emb.new_zeros(emb.shape[0], 1)], dim=-1)
     return emb
 
 

@@ -10,7 +10,6 @@ import os
 import re
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -343,6 +342,12 @@ class UnmixAlgorithm(QgsProcessingAlgorithm):
             bands=self.parameterAsString(parameters, self.BANDS, context).strip() or None,
         )
         abundances = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        if os.path.splitext(abundances)[1].lower() not in (".tif", ".tiff"):
+            raise QgsProcessingException(
+                self.tr("The abundances are written as GeoTIFF: give them a .tif file name, not {path}.").format(
+                    path=abundances
+                )
+            )
         endmembers = self.parameterAsFileOutput(parameters, self.OUTPUT_ENDMEMBERS, context)
         plot = self.parameterAsFileOutput(parameters, self.OUTPUT_PLOT, context) or None
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None

@@ -1,6 +1,7 @@
 """core.raster on real GDAL files: metadata, scaling, masks, windows, atomic writes, errors."""
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -98,11 +99,20 @@ def test_written_raster_reread_with_rasterio(tmp_path):
 
 
 def test_large_raster_gets_256_tiles(tmp_path):
-    with RasterWriter(tmp_path / "big.tif", 300, 20, 1) as w:
+    with RasterWriter(tmp_path / "big.tif", 300, 20, 1, geotransform=GT, projection=_wkt(32617)) as w:
         w.write(np.ones((20, 300), np.float32))
     with rasterio.open(tmp_path / "big.tif") as src:
         assert (src.profile["blockxsize"], src.profile["blockysize"]) == (256, 32)
-        assert src.read(1).sum() == 6000.0
+        assert src.read(1).sum() == 6000.0 and src.crs.to_epsg() == 32617
+
+
+def test_write_raster_like_any_object_and_size_check(tmp_path):
+    like = SimpleNamespace(geotransform=GT, projection=_wkt())  # no width/height: georeferencing only
+    info = read_info(write_raster(tmp_path / "a.tif", np.zeros((4, 5)), like=like))
+    assert info.count == 1 and info.geotransform == GT and "32633" in info.projection
+    with pytest.raises(ValueError, match="like raster"):
+        write_raster(tmp_path / "b.tif", np.zeros((1, 5, 4)), like=info)
+    assert not (tmp_path / "b.tif").exists()
 
 
 def test_wavelengths_written_and_parsed_back(tmp_path):
@@ -273,31 +283,40 @@ def test_per_dataset_mask_flags_pixels(tmp_path):
 
 @pytest.mark.parametrize("options, block", [(["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"], (16, 16)),
                                             (["BLOCKYSIZE=8"], (70, 8))])
-@pytest.mark.parametrize("max_pixels", [1, 300, 1000, 10 ** 6])
+@pytest.mark.parametrize("max_pixels", [600, 1000, 10 ** 6])
 def test_windows_cover_exactly_and_align_to_blocks(tmp_path, options, block, max_pixels):
     data = np.random.default_rng(1).random((2, 45, 70)).astype(np.float32)
     path = _geotiff(tmp_path / "t.tif", data, options=options)
     cover = np.zeros((45, 70), int)
     with RasterReader(path, bands=[0, 1]) as r:
         assert r.info.block_size == block
-        for x, y, w, h in r.windows(max_pixels=max_pixels):
+        wins = list(r.windows(max_pixels=max_pixels))
+        for x, y, w, h in wins:
             assert x % block[0] == 0 and y % block[1] == 0
-            assert w == min(w, 70 - x) and (x + w == 70 or w % block[0] == 0)
+            assert x + w == 70 or w % block[0] == 0
             assert y + h == 45 or h % block[1] == 0
-            assert w * h <= max(max_pixels, block[0] * block[1])
+            assert w * h <= max_pixels
             if block[0] == 70:  # strips: whole rows
                 assert x == 0 and w == 70
             cover[y:y + h, x:x + w] += 1
             cube, valid = r.read(x, y, w, h)
             np.testing.assert_array_equal(cube, data[:, y:y + h, x:x + w])
     assert (cover == 1).all()
+    if max_pixels == 10 ** 6:
+        assert wins == [(0, 0, 70, 45)]
+    if max_pixels == 600 and block == (16, 16):  # 2 tiles per window along a row of tiles
+        assert wins[:2] == [(0, 0, 32, 16), (32, 0, 32, 16)] and len(wins) == 3 * 3
 
 
-def test_huge_single_block_is_split(tmp_path):
+@pytest.mark.parametrize("max_pixels", [1, 30, 200])
+def test_blocks_larger_than_max_pixels_are_split(tmp_path, max_pixels):
     path = _geotiff(tmp_path / "s.tif", np.ones((1, 30, 40), np.float32), options=["BLOCKYSIZE=30"])
+    cover = np.zeros((30, 40), int)
     with RasterReader(path) as r:
-        wins = list(r.windows(max_pixels=200))
-    assert sum(w * h for _, _, w, h in wins) == 1200 and all(w * h <= 200 for *_, w, h in wins)
+        for x, y, w, h in r.windows(max_pixels=max_pixels):
+            assert w * h <= max_pixels
+            cover[y:y + h, x:x + w] += 1
+    assert (cover == 1).all()
 
 
 def test_read_window_outside_raises(tmp_path):

@@ -62,7 +62,20 @@ def mixture_scene(tmp_path_factory):
     Y[:, ~valid] = NODATA
     folder = tmp_path_factory.mktemp("scene")
     path = write_geotiff(folder / "scene.tif", Y, nodata=NODATA)
-    return {"path": path, "E": E, "A": A, "valid": valid}
+    return {"path": path, "E": E, "A": A, "valid": valid, "geotransform": GEOTRANSFORM,
+            "epsg": EPSG, "nodata": NODATA}
+
+
+@pytest.fixture(scope="session")
+def geotiff_writer():
+    """:func:`write_geotiff`, for tests that build their own rasters."""
+    return write_geotiff
+
+
+@pytest.fixture(scope="session")
+def spectra():
+    """:func:`endmember_spectra`: ``spectra(n_bands) -> E (3, B)``."""
+    return endmember_spectra
 
 
 @pytest.fixture(scope="module")

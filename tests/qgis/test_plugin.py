@@ -105,13 +105,18 @@ def test_init_gui_registers_provider_and_menu_then_unload_removes_them(qgis_ifac
         # the action opens the Processing dialog of diffunmix:unmix (closed right away)
         seen = []
 
+        polls = []
+
         def close_dialog():
-            dlg = QApplication.activeModalWidget()
-            if dlg is None:  # not shown yet
-                QTimer.singleShot(50, close_dialog)
+            dialogs = [w for w in QApplication.topLevelWidgets()
+                       if w.isVisible() and hasattr(w, "algorithm") and w.isModal()]
+            if not dialogs:  # not shown yet: poll again, for at most 10 s
+                polls.append(1)
+                if len(polls) < 200:
+                    QTimer.singleShot(50, close_dialog)
                 return
-            seen.append(dlg.algorithm().id())
-            dlg.reject()
+            seen.append(dialogs[0].algorithm().id())
+            dialogs[0].reject()
 
         QTimer.singleShot(50, close_dialog)
         action.trigger()

@@ -1,0 +1,72 @@
+"""DDPM training objective (Ho et al. 2020, algorithm 1 / eq. 14)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .ddim import randn_like
+from .schedule import NoiseSchedule
+
+__all__ = ["ddpm_loss", "sample_timesteps"]
+
+
+def sample_timesteps(n: int, num_steps: int, generator: Optional[torch.Generator] = None,
+                     device: Optional[torch.device] = None) -> Tensor:
+    """Uniform steps ``t ~ U{0, …, T−1}`` (DDPM algorithm 1).
+
+    Args:
+        n: Batch size.
+        num_steps: ``T``.
+        generator: Source of randomness (``None``: torch's global RNG).
+        device: Device of the result (default CPU).
+
+    Returns:
+        Long tensor ``(n,)``.
+    """
+    gdev = generator.device if generator is not None else device
+    t = torch.randint(0, num_steps, (n,), generator=generator, device=gdev)
+    return t.to(device) if device is not None else t
+
+
+def ddpm_loss(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    x0: Tensor,
+    cond: Optional[Tensor],
+    generator: Optional[torch.Generator] = None,
+    prediction: str = "eps",
+    t: Optional[Tensor] = None,
+    noise: Optional[Tensor] = None,
+) -> Tensor:
+    """Simplified DDPM loss ``E‖target − net(x_t, t, cond)‖²`` (DDPM eq. 14).
+
+    ``t`` is uniform, ``x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε`` (DDPM eq. 4); the target
+    is ``ε`` (``prediction='eps'``) or ``v = √ᾱ_t ε − √(1−ᾱ_t) x_0``
+    (``prediction='v'``, Salimans & Ho 2022).
+
+    Args:
+        model: ``(x_t (N, ...), t (N,), cond) → (N, ...)``.
+        schedule: Noise schedule.
+        x0: Clean batch ``(N, ...)`` (e.g. abundance patches ``(N, P, H, W)``).
+        cond: Conditioning passed to the model (may be ``None``).
+        generator: Source of ``t`` and ``ε`` (``None``: torch's global RNG).
+        prediction: ``'eps'`` or ``'v'``.
+        t: Optional fixed steps ``(N,)`` (otherwise sampled).
+        noise: Optional fixed noise shaped like ``x0`` (otherwise sampled).
+
+    Returns:
+        Scalar loss (mean over all elements).
+    """
+    if prediction not in ("eps", "v"):
+        raise ValueError(f"prediction must be 'eps' or 'v', got {prediction!r}")
+    if t is None:
+        t = sample_timesteps(x0.shape[0], schedule.num_steps, generator, x0.device)
+    if noise is None:
+        noise = randn_like(x0, generator)
+    x_t = schedule.add_noise(x0, noise, t)
+    target = noise if prediction == "eps" else schedule.v_target(x0, noise, t)
+    return F.mse_loss(model(x_t, t.to(x0.device), cond), target)
