@@ -329,7 +329,10 @@ COMMANDS = {"synth": _cmd_synth, "count": _cmd_count, "extract": _cmd_extract, "
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the CLI; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
+        return int(exc.code or 0)
     try:
         return COMMANDS[args.command](args)
     except UnmixError as exc:

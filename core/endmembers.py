@@ -68,7 +68,7 @@ def check_p(p: int, n_bands: int, n_valid: int) -> int:
         UnmixError: If ``p < 2``, ``p ≥ B`` or ``p`` exceeds the valid pixels.
     """
     if int(p) != p or p < 2 or p >= n_bands:
-        raise UnmixError(f"--endmembers must be between 2 and B-1 (B = {n_bands}), got {p}")
+        raise UnmixError(f"number of endmembers must be between 2 and B-1 (B = {n_bands}), got {p}")
     if p > n_valid:
         raise UnmixError(f"--endmembers {p} exceeds the number of valid pixels ({n_valid})")
     return int(p)

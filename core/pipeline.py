@@ -48,9 +48,9 @@ class UnmixOptions:
         if self.device not in DEVICES:
             raise UnmixError(f"unknown device '{self.device}' (choose from {', '.join(DEVICES)})")
         if self.endmembers < 0:
-            raise UnmixError(f"--endmembers must be 0 (estimate) or at least 2, got {self.endmembers}")
+            raise UnmixError(f"number of endmembers must be 0 (estimate) or at least 2, got {self.endmembers}")
         if self.endmembers == 1:
-            raise UnmixError("--endmembers must be 0 (estimate) or at least 2, got 1")
+            raise UnmixError("number of endmembers must be 0 (estimate) or at least 2, got 1")
         if self.uncertainty < 0:
             raise UnmixError("--uncertainty must be 0 or a positive number of samples")
 
@@ -190,7 +190,7 @@ def resolve_p(Y: np.ndarray, requested: int, seed: int) -> (int, Optional[int]):
     else:
         p = int(requested)
     if p < 2 or p >= b:
-        raise UnmixError(f"--endmembers must be between 2 and {b - 1} for a raster with {b} bands, got {p}")
+        raise UnmixError(f"number of endmembers must be between 2 and {b - 1} for a raster with {b} bands, got {p}")
     if n < p:
         raise UnmixError(f"only {n} valid pixel(s), fewer than the {p} endmembers requested")
     return p, estimated
@@ -296,7 +296,7 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
     info, bands, wl, fwhm = open_input(input_path, opts.bands)
     if opts.endmembers and opts.endmembers >= len(bands):
         raise UnmixError(
-            f"--endmembers must be between 2 and {len(bands) - 1} for a raster with {len(bands)} bands, "
+            f"number of endmembers must be between 2 and {len(bands) - 1} for a raster with {len(bands)} bands, "
             f"got {opts.endmembers}")
     if opts.method == "full" or opts.model:
         require_torch()

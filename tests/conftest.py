@@ -7,7 +7,7 @@
   put on ``sys.path`` (the e2e tier also uses it as ``QGIS_PLUGINPATH``).
 """
 
-import atexit
+import hashlib
 import os
 import sys
 import tempfile
@@ -18,18 +18,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _make_plugin_parent() -> str:
-    parent = tempfile.mkdtemp(prefix="diffunmix-plugins-")
+    """``<tmp>/diffunmix-plugins-<hash of ROOT>/diffunmix`` → ROOT, made once and reused.
+
+    Keyed by the checkout, so parallel sessions of one checkout share it and other
+    checkouts get their own; nothing to clean up, nothing left behind by a crash.
+    """
+    key = hashlib.sha1(os.path.realpath(ROOT).encode()).hexdigest()[:12]
+    parent = os.path.join(tempfile.gettempdir(), f"diffunmix-plugins-{key}")
+    os.makedirs(parent, exist_ok=True)
     link = os.path.join(parent, "diffunmix")
-    os.symlink(ROOT, link, target_is_directory=True)
-
-    def _cleanup():  # remove the link itself, never what it points to
-        try:
-            os.unlink(link)
-            os.rmdir(parent)
-        except OSError:
-            pass
-
-    atexit.register(_cleanup)
+    if os.path.realpath(link) != os.path.realpath(ROOT):
+        staged = f"{link}.{os.getpid()}"
+        os.symlink(ROOT, staged, target_is_directory=True)
+        os.replace(staged, link)  # atomic, also over a stale link
     return parent
 
 

@@ -37,9 +37,11 @@ def test_metadata_is_complete():
     assert meta["version"] == __version__
 
 
-def test_metadata_read_by_qgis(plugin_parent_dir):
+def test_qgis_plugin_loader_reads_metadata_starts_and_unloads(qgis_iface, qgis_processing, plugin_parent_dir):
+    """The path QGIS itself takes: find the plugin, load, start (initGui), unload."""
     import qgis.utils
 
+    registry = QgsApplication.processingRegistry()
     saved = list(qgis.utils.plugin_paths)
     try:
         qgis.utils.plugin_paths[:] = [plugin_parent_dir]
@@ -47,6 +49,12 @@ def test_metadata_read_by_qgis(plugin_parent_dir):
         assert "diffunmix" in qgis.utils.available_plugins
         assert qgis.utils.pluginMetadata("diffunmix", "name") == "DiffUnmix"
         assert qgis.utils.pluginMetadata("diffunmix", "hasProcessingProvider") == "yes"
+        assert qgis.utils.loadPlugin("diffunmix")
+        assert qgis.utils.startPlugin("diffunmix")
+        assert "diffunmix" in qgis.utils.active_plugins
+        assert registry.algorithmById("diffunmix:unmix") is not None
+        assert qgis.utils.unloadPlugin("diffunmix")  # also drops diffunmix.* from sys.modules
+        assert registry.providerById("diffunmix") is None
     finally:
         qgis.utils.plugin_paths[:] = saved
         qgis.utils.updateAvailablePlugins()
