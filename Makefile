@@ -72,7 +72,10 @@ bench: setup
 	$(PY) benchmarks/fcls_speed.py
 
 ## translations: compile i18n/*.ts to .qm with Qt's lrelease
+## (UPDATE_TS=1 first refreshes the .ts sources from plugin/ with pylupdate5, keeping existing translations)
 translations:
+	@if [ -n "$(UPDATE_TS)" ]; then for ts in i18n/*.ts; do [ -e "$$ts" ] || continue; \
+	  pylupdate5 -noobsolete plugin/*.py plugin/algorithms/*.py -ts "$$ts"; done; fi
 	@for ts in i18n/*.ts; do [ -e "$$ts" ] || continue; \
 	  lrelease -silent "$$ts" -qm "$${ts%.ts}.qm" 2>/dev/null || lrelease-qt5 -silent "$$ts" -qm "$${ts%.ts}.qm"; done
 

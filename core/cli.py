@@ -12,8 +12,6 @@ import os
 import sys
 from typing import List, Optional
 
-import numpy as np
-
 from .errors import Cancelled, UnmixError
 
 
@@ -135,136 +133,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_synth(a) -> int:
-    from .synth import SceneConfig, generate
+    from .tasks import synthesize
 
-    cfg = SceneConfig(height=a.height, width=a.width, p=a.endmembers, family=a.family, purity=a.purity,
-                      snr_db=None if a.snr <= 0 else a.snr, noise=a.noise, illumination=a.illumination,
-                      min_angle_deg=a.min_angle, seed=a.seed)
-    if a.height < 1 or a.width < 1 or a.endmembers < 2:
-        raise UnmixError("--height/--width must be ≥ 1 and --endmembers ≥ 2")
-    out = generate(a.out, cfg, library_path=a.library)
-    paths = out["paths"] if "paths" in out else out
-    for k, v in paths.items():
+    out = synthesize(a.out, height=a.height, width=a.width, p=a.endmembers, family=a.family, purity=a.purity,
+                     snr_db=a.snr, noise=a.noise, illumination=a.illumination, min_angle_deg=a.min_angle,
+                     seed=a.seed, library=a.library)
+    for k, v in out["paths"].items():
         if isinstance(v, str):
             print(f"{k}: {v}")
     return 0
 
 
-def _pixels(a, max_pixels: int = 60000):
-    from .pipeline import open_input, sample_pixels
-    from .raster import RasterReader
-
-    info, bands, wl, fwhm = open_input(a.input, a.bands)
-    with RasterReader(a.input, bands=bands) as r:
-        Y = sample_pixels(r, max_pixels, a.seed)
-    if Y.shape[0] == 0:
-        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {a.input}")
-    return info, bands, wl, fwhm, Y
-
-
 def _cmd_count(a) -> int:
-    from .endmembers import hysime
+    from .tasks import count_endmembers
 
-    _, bands, _, _, Y = _pixels(a)
-    k, _ = hysime(Y, seed=a.seed)
+    res = count_endmembers(a.input, bands=a.bands, seed=a.seed)
     if a.json:
-        print(json.dumps({"endmembers": int(k), "bands": int(len(bands)), "pixels_sampled": int(Y.shape[0])}))
+        print(json.dumps(res))
     else:
-        print(int(k))
+        print(res["endmembers"])
     return 0
 
 
 def _cmd_extract(a) -> int:
-    from .library import write_csv
-    from .pipeline import check_outputs, initial_endmembers, load_library_for, resolve_p
+    from .tasks import extract_endmembers
 
-    check_outputs([a.out], a.input)
-    if a.method == "library" and not a.library:
-        raise UnmixError("--method library needs --library")
-    info, bands, wl, fwhm, Y = _pixels(a)
-    p, _ = resolve_p(Y, a.endmembers, a.seed)
-    lib = load_library_for(a.library, wl, fwhm, len(bands))
-    E, names, _, angles = initial_endmembers(Y, p, lib, a.seed, library_select=a.method == "library")
-    write_csv(a.out, E, names, wavelengths_nm=wl)
-    print(f"{p} endmembers → {a.out}: {', '.join(names)}")
+    res = extract_endmembers(a.input, a.out, p=a.endmembers, library=a.library, method=a.method,
+                             bands=a.bands, seed=a.seed)
+    print(f"{res['p']} endmembers → {a.out}: {', '.join(res['names'])}")
     return 0
 
 
-def _read_endmember_csv(path: str, n_bands: int, wl) -> (np.ndarray, List[str]):
-    from .library import read_library, resample
-
-    lib = read_library(path)
-    if lib.spectra.shape[1] == n_bands:
-        return lib.spectra, list(lib.names)
-    if wl is not None and lib.wavelengths_nm is not None:
-        return resample(lib, wl).spectra, list(lib.names)
-    raise UnmixError(f"{os.path.basename(path)} has {lib.spectra.shape[1]} bands, the raster {n_bands}")
-
-
 def _cmd_fcls(a) -> int:
-    from .fcls import fcls
-    from .pipeline import StagedOutputs, check_outputs, open_input, stream_pixels
-    from .raster import RasterReader, RasterWriter
+    from .tasks import fcls_raster
 
-    check_outputs([a.out], a.input)
-    info, bands, wl, _ = open_input(a.input, a.bands)
-    E, names = _read_endmember_csv(a.endmembers_csv, len(bands), wl)
-    if E.shape[0] < 2:
-        raise UnmixError("the endmember CSV must hold at least 2 spectra")
-    staged = StagedOutputs({"A": a.out})
-    try:
-        with RasterReader(a.input, bands=bands) as r:
-            with RasterWriter(staged.path("A"), info.width, info.height, E.shape[0],
-                              geotransform=info.geotransform, projection=info.projection,
-                              band_names=names) as w:
-                stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)])
-        if stats["count"] == 0:
-            raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {a.input}")
-        staged.commit()
-    except BaseException:
-        staged.abort()
-        raise
-    print(f"abundances ({E.shape[0]} bands) → {a.out}")
+    res = fcls_raster(a.input, a.endmembers_csv, a.out, bands=a.bands)
+    print(f"abundances ({res['p']} bands) → {a.out}")
     return 0
 
 
 def _cmd_evaluate(a) -> int:
-    from .metrics import evaluate
-    from .raster import read_cube
+    from .tasks import evaluate_files
 
-    def cube(path):
-        c, valid, _ = read_cube(path)
-        return c, valid
-
-    A_est = A_ref = E_est = E_ref = Y = None
-    names = None
-    mask = None
-    if a.abundances and a.reference_abundances:
-        A_est, v1 = cube(a.abundances)
-        A_ref, v2 = cube(a.reference_abundances)
-        if A_est.shape != A_ref.shape:
-            raise UnmixError(f"abundance rasters differ in shape: {A_est.shape} vs {A_ref.shape}")
-        mask = v1 & v2
-    if a.endmembers and a.reference_endmembers:
-        from .library import read_library
-
-        le, lr = read_library(a.endmembers), read_library(a.reference_endmembers)
-        E_est, E_ref, names = le.spectra, lr.spectra, list(lr.names)
-        if E_est.shape[1] != E_ref.shape[1]:
-            raise UnmixError("estimated and reference endmembers have different band counts")
-    if a.input and A_est is not None and E_est is not None:
-        Yc, vy = cube(a.input)
-        if Yc.shape[0] == E_est.shape[1]:
-            Y = Yc
-            mask = vy if mask is None else mask & vy
-    if A_est is None and E_est is None:
-        raise UnmixError("give --abundances with --reference-abundances and/or --endmembers with "
-                         "--reference-endmembers")
-
-    def pix(c):
-        return None if c is None else (c[:, mask].T if mask is not None else c.reshape(c.shape[0], -1).T)
-
-    scores = evaluate(A_ref=pix(A_ref), E_ref=E_ref, A_est=pix(A_est), E_est=E_est, Y=pix(Y), names=names)
+    scores = evaluate_files(a.abundances, a.reference_abundances, a.endmembers, a.reference_endmembers,
+                            input_path=a.input)
     for k, val in scores.items():
         if isinstance(val, float):
             print(f"{k:32s} {val:.5f}")

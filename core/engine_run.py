@@ -70,8 +70,10 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
             Ys.append(cube[:, valid].T)
             As.append(A[:, valid].T)
         Y, A = np.concatenate(Ys), np.concatenate(As)
-        E_ls = engine.endmembers_from_abundances(Y, A)
-        engine.E = engine.refine_endmembers(E_ls, generator=generator)
+        # purity-weighted least squares: near-pure pixels say most about their endmember
+        w = np.sqrt(A.max(axis=1) ** 4)[:, None]
+        E_ls = engine.endmembers_from_abundances(Y * w, A * w)
+        engine.E = engine.refine_endmembers(E_ls, generator=generator) if rc.steps_1d > 0 else E_ls
     names, match, angles = engine.names, None, None
     if lib is not None:
         from .endmembers import name_endmembers
@@ -82,8 +84,13 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
     return engine.E, engine.names, match, angles
 
 
-def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None):
-    """Fit an engine to the scene (see module doc). Returns (engine, context dict)."""
+def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None,
+              calibrate_endmembers=True):
+    """Fit an engine to the scene (see module doc). Returns (engine, context dict).
+
+    With ``calibrate_endmembers=False`` the engine keeps the initial endmembers
+    E0 (used by the accuracy benchmark's ablation).
+    """
     from .endmembers import estimate_noise
 
     t0 = time.perf_counter()
@@ -106,9 +113,12 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
                         supervised=supervised)
     t_fit = time.perf_counter() - t0 - t_est
-    prog.info("calibrating the endmembers")
-    E, names, lib_match2, angles2 = calibrate(engine, reader, lib, progress=prog, generator=gen)
-    ctx = {"p": p, "p_est": p_est, "lib": lib, "E0": E0, "lib_match": lib_match2 if lib is not None else None,
+    lib_match2, angles2 = lib_match, angles
+    if calibrate_endmembers:
+        prog.info("calibrating the endmembers")
+        _, _, lib_match2, angles2 = calibrate(engine, reader, lib, progress=prog, generator=gen)
+    ctx = {"p": p, "p_est": p_est, "lib": lib, "E0": E0, "generator": gen,
+           "lib_match": lib_match2 if lib is not None else None,
            "angles": angles2 if lib is not None else None, "noise_sigma": sigma, "device": str(device),
            "timings": {"estimation_s": t_est, "fitting_s": t_fit,
                        "calibration_s": time.perf_counter() - t0 - t_est - t_fit}}
@@ -194,7 +204,9 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
 
             tile = engine.cfg.tile
             overlap = max(engine.cfg.overlap, 4)
-            stats = process_tiled(reader, fn, ch, writers, tile=tile, overlap=overlap, progress=prog.sub(85, 98))
+            margin = min(int(engine.hybrid.receptive_field), (overlap - 1) // 2)
+            stats = process_tiled(reader, fn, ch, writers, tile=tile, overlap=overlap, progress=prog.sub(85, 98),
+                                  margin=margin)
             for w, _, _ in writers:
                 w.close()
             ctx["timings"]["inference_s"] = time.perf_counter() - t1

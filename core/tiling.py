@@ -39,26 +39,40 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[in
     return [(y, x, th, tw) for y in tile_starts(height, tile, overlap) for x in tile_starts(width, tile, overlap)]
 
 
-def _ramp(n: int, overlap: int, low: bool, high: bool) -> np.ndarray:
-    """1-D weights: raised-cosine ramps of length ``overlap`` at the flagged ends, never 0."""
+def _ramp(n: int, overlap: int, low: bool, high: bool, margin: int = 0) -> np.ndarray:
+    """1-D weights: ramps of length ``overlap`` at the flagged ends, never 0.
+
+    The first ``margin`` samples of a ramp get a negligible weight (their values
+    are corrupted by the tile edge within the network's receptive field), the
+    rest rises as a raised cosine.
+    """
     w = np.ones(n, np.float64)
     r = min(overlap, n // 2)
     if r > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(r) + 0.5) / r)
+        m = min(max(int(margin), 0), max((r - 1) // 2, 0))
+        k = max(r - 2 * m, 1)
+        rise = 0.5 - 0.5 * np.cos(np.pi * (np.arange(k) + 0.5) / k)
+        ramp = np.concatenate([np.full(m, 1e-9), rise, np.ones(max(r - m - k, 0))])[:r]
         if low:
             w[:r] = np.minimum(w[:r], ramp)
         if high:
             w[n - r:] = np.minimum(w[n - r:], ramp[::-1])
-    return np.maximum(w, 1e-3)
+    return np.maximum(w, 1e-9)
 
 
-def blend_window(h: int, w: int, overlap: int, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
-    """(h, w) blending weights; a side flagged True touches a neighbouring window."""
-    return np.outer(_ramp(h, overlap, top, bottom), _ramp(w, overlap, left, right))
+def blend_window(h: int, w: int, overlap: int, top: bool, bottom: bool, left: bool, right: bool,
+                 margin: int = 0) -> np.ndarray:
+    """(h, w) blending weights; a side flagged True touches a neighbouring window.
+
+    With ``margin`` ≥ the receptive-field radius and ``overlap`` ≥ 2·margin + 1,
+    a local operator's tiled result equals the untiled one.
+    """
+    return np.outer(_ramp(h, overlap, top, bottom, margin), _ramp(w, overlap, left, right, margin))
 
 
 def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], channels: int,
-                  writers: Sequence[tuple], tile: int = 128, overlap: int = 16, progress=None) -> dict:
+                  writers: Sequence[tuple], tile: int = 128, overlap: int = 16, progress=None,
+                  margin: int = 0) -> dict:
     """Apply ``fn`` tile by tile over a raster and stream the blended result to writers.
 
     Args:
@@ -69,7 +83,9 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
         writers: ``(writer, start, stop)``: channels ``start:stop`` go to ``writer``
             (an open :class:`core.raster.RasterWriter`).
         tile: window size in pixels.
-        overlap: overlap between windows (≈ the receptive field of ``fn``).
+        overlap: overlap between windows (≥ 2·margin + 1).
+        margin: pixels at internal tile edges given (almost) no weight: the
+            receptive-field radius of ``fn``.
         progress: progress protocol; checked before every window.
 
     Returns:
@@ -118,7 +134,7 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
             vmask[r0:r0 + th, x0:x0 + tw] |= valid
             if valid.any():
                 out = np.asarray(fn(cube, valid), np.float64)
-                wgt = blend_window(th, tw, overlap, iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1)
+                wgt = blend_window(th, tw, overlap, iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1, margin)
                 acc[:, r0:r0 + th, x0:x0 + tw] += out * wgt
                 wsum[r0:r0 + th, x0:x0 + tw] += wgt
             done += 1

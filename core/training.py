@@ -49,8 +49,8 @@ class FitConfig(ConfigMixin):
     illumination: float = 0.03  # std of per-pixel illumination scaling
     noise_low: float = 0.6  # noise level drawn in [low, high] × the scene's estimate
     noise_high: float = 1.4
-    t_max_2d: int = 400
-    t_max_1d: int = 300
+    t_max_2d: int = 150
+    t_max_1d: int = 150
     purity_low: float = 0.2
     purity_high: float = 0.95
 
@@ -165,10 +165,13 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
 
 def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, device, progress=None,
                batches=None) -> list:
-    """Train ResUNet2D as a conditional DDPM on abundance maps (ε-prediction, DDPM eq. 14).
+    """Train ResUNet2D as a conditional DDPM on abundance maps.
 
     ``x0 = 2A − 1`` (maps [0, 1] to [−1, 1]); the condition is the HybridSTU
-    estimate on the same patch, in the same scale; ``t ~ U{0 … t_max_2d}``.
+    estimate on the same patch, in the same scale; ``t ~ U{0 … t_max_2d}``;
+    ``x_t`` by DDPM eq. 4. The loss is the x0-form of the DDPM objective
+    (MSE on x̂0, equivalent to ε-MSE weighted by SNR(t)) on a
+    :class:`core.engine.ResidualX0` model.
     """
     prog = ensure(progress)
     draw = batches or gen.batch
@@ -189,7 +192,7 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
         noise = torch.randn(x0.shape, generator=g).to(device)
         a = acp[t].view(-1, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise  # q_sample, DDPM eq. 4
-        loss = F.mse_loss(unet(x_t, t, cond), noise)
+        loss = F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -205,8 +208,9 @@ def spectra_pairs(E: np.ndarray, rng: np.random.Generator, n: int, noise: float,
     """Clean spectra and degraded versions for the endmember diffusion.
 
     Clean spectra are endmember variants (and library spectra when given),
-    normalised by their mean; degraded ones add white noise, a smooth bias and
-    a few spikes, as least-squares endmember estimates show.
+    normalised by their mean. Degraded ones carry what least-squares endmember
+    estimates show: leakage of the other endmembers (abundance errors mix them
+    in), white noise and a smooth bias.
 
     Returns:
         (clean (n, 1, B), degraded (n, 1, B)) float32, both mean-normalised.
@@ -219,16 +223,22 @@ def spectra_pairs(E: np.ndarray, rng: np.random.Generator, n: int, noise: float,
     basis = np.cos(np.pi * k * x) / k
     clean = src[pick] * (1 + 0.05 * rng.standard_normal((n, 1))) * (1 + 0.02 * rng.standard_normal((n, 6)) @ basis)
     clean = np.clip(clean, 1e-6, None)
+    En = E / np.clip(E.mean(axis=1, keepdims=True), 1e-12, None)
     clean = clean / clean.mean(axis=1, keepdims=True)
+    leak = rng.standard_normal((n, P)) * rng.uniform(0.0, 0.15, (n, 1))
+    deg = clean + leak @ En
+    deg = deg / np.clip(deg.mean(axis=1, keepdims=True), 1e-6, None)
     lvl = rng.uniform(0.0, 1.0, (n, 1)) * noise
-    deg = clean + lvl * rng.standard_normal(clean.shape) + 0.03 * rng.standard_normal((n, 6)) @ basis
+    deg = deg + lvl * rng.standard_normal(clean.shape) + 0.02 * rng.standard_normal((n, 6)) @ basis
     return clean[:, None].astype(np.float32), deg[:, None].astype(np.float32)
 
 
 def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int = 0,
                noise: float = 0.05, library: np.ndarray | None = None, progress=None) -> list:
-    """Train ResUNet1D as a conditional DDPM on mean-normalised spectra (x0 = s − 1)."""
+    """Train ResUNet1D as a conditional DDPM on mean-normalised spectra (x0 = s − 1), x0-form loss."""
     prog = ensure(progress)
+    if cfg.unet1d_iters <= 0:
+        return []
     rng = np.random.default_rng(seed)
     unet.train()
     opt, sched = _adam(unet.parameters(), cfg.lr, cfg.unet1d_iters)
@@ -244,7 +254,7 @@ def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int 
         eps = torch.randn(x0.shape, generator=g).to(device)
         a = acp[t].view(-1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        loss = F.mse_loss(unet(x_t, t, cond), eps)
+        loss = F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -30,3 +30,15 @@ def make_mixture_raster(path, E, A, nodata=None, gt=(300000.0, 30.0, 0.0, 500000
     ds.FlushCache()
     ds = None
     return Y
+
+
+#: The real qgis_process binary (Debian's wrapper script passes an option the binary rejects).
+QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+
+
+def qgis_process(env, *args, timeout=300):
+    """Run ``qgis_process.bin`` with ``env`` (see the e2e ``qgis_env`` fixture); returns the CompletedProcess."""
+    import subprocess
+
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=env["HOME"])

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from core.raster import RasterReader, RasterWriter, read_cube, write_raster
-from core.tiling import blend_window, process_tiled, tile_grid, tile_starts
+from core.tiling import blend_window, process_tiled, tile_starts
 
 
 @pytest.mark.parametrize("size,tile,overlap", [(1, 8, 2), (8, 8, 2), (9, 8, 2), (100, 32, 8), (5000, 128, 16)])
@@ -27,6 +27,8 @@ def test_blend_window_is_positive_and_ramps_only_inside():
     assert w.min() > 0 and w.max() == 1.0
     assert np.all(w[-1, :-8] == 1.0)  # bottom/left untouched
     assert w[0, 0] < 0.05 and w[16, 31] < 0.05
+    m = blend_window(32, 32, 8, top=True, bottom=True, left=True, right=True, margin=2)
+    assert m[:2].max() < 1e-6 and m[16, :2].max() < 1e-6 and m[2:, 2:].min() > 1e-3
 
 
 def _scene(tmp_path, h=70, w=90, b=5):
@@ -38,9 +40,9 @@ def _scene(tmp_path, h=70, w=90, b=5):
     return path, cube
 
 
-def _run(path, out, fn, channels, tile, overlap):
+def _run(path, out, fn, channels, tile, overlap, margin=0):
     with RasterReader(str(path)) as r, RasterWriter(str(out), r.info.width, r.info.height, channels) as w:
-        stats = process_tiled(r, fn, channels, [(w, 0, channels)], tile=tile, overlap=overlap)
+        stats = process_tiled(r, fn, channels, [(w, 0, channels)], tile=tile, overlap=overlap, margin=margin)
     return stats, read_cube(str(out))[0]
 
 
@@ -66,3 +68,6 @@ def test_tiled_local_filter_matches_untiled(tmp_path):
     ok[2:5, 3:6] = False  # neighbours of the NaN pixel differ by construction
     err = np.abs(out[:, ok] - full[:, ok])
     assert err.max() < 0.02 and err.mean() < 1e-3
+    # with the receptive field (1 px) as margin, tiled equals untiled
+    _, out = _run(path, tmp_path / "m.tif", box, 5, tile=24, overlap=8, margin=1)
+    assert np.abs(out[:, ok] - full[:, ok]).max() < 1e-5

@@ -9,42 +9,16 @@ binary is called directly.
 import csv
 import json
 import os
-import subprocess
-import sysconfig
 
 import numpy as np
 import pytest
 
-QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+from testutil import QGIS_PROCESS, qgis_process
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not os.access(QGIS_PROCESS, os.X_OK), reason=f"{QGIS_PROCESS} not installed"),
 ]
-
-
-def qgis_process(env, *args, timeout=300):
-    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=env["HOME"])
-
-
-@pytest.fixture(scope="module")
-def qgis_env(tmp_path_factory, plugin_parent_dir):
-    """Environment for qgis_process with the plugin enabled in a fresh profile."""
-    home = tmp_path_factory.mktemp("qgis-home")
-    site_packages = sysconfig.get_paths()["purelib"]  # the venv's, where torch lives
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QGIS_", "PYTEST_"))}
-    env.update(
-        HOME=str(home),
-        QGIS_PLUGINPATH=plugin_parent_dir,
-        QGIS_CUSTOM_CONFIG_PATH=str(home / "profile"),
-        QT_QPA_PLATFORM="offscreen",
-        PYTHONPATH=os.pathsep.join(p for p in (site_packages, os.environ.get("PYTHONPATH")) if p),
-    )
-    proc = qgis_process(env, "plugins", "enable", "diffunmix")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "* diffunmix" in proc.stdout, proc.stdout
-    return env
 
 
 @pytest.fixture(scope="module")

@@ -87,3 +87,32 @@ def diffunmix_plugin(qgis_iface, qgis_processing):
     plugin.initProcessing()
     yield plugin
     plugin.unload()
+
+
+@pytest.fixture(scope="session")
+def tiny_scene(tmp_path_factory):
+    """16×16×20 mixture of 3 spectra with wavelengths (the train/apply tests' scene).
+
+    Returns a dict with ``path``, ``E`` (3, 20), ``A`` (3, 16, 16), ``wavelengths``.
+    """
+    from testutil import make_mixture_raster
+
+    rng = np.random.default_rng(5)
+    wl = np.linspace(450.0, 2400.0, 20)
+    E = endmember_spectra(20)
+    A = rng.dirichlet([0.5, 0.5, 0.5], size=16 * 16).T.reshape(3, 16, 16)
+    folder = tmp_path_factory.mktemp("tiny")
+    path = folder / "tiny.tif"
+    make_mixture_raster(path, E, A, wavelengths=wl, gt=GEOTRANSFORM)
+    return {"path": str(path), "E": E, "A": A, "wavelengths": wl}
+
+
+@pytest.fixture(scope="session")
+def library_scene(tmp_path_factory):
+    """A 40×48 scene synthesized from the bundled USGS library (3 endmembers, 40 dB, near-pure
+    pixels), with its truth: ``paths`` (scene, abundances, endmembers) and ``names``."""
+    from diffunmix.core.tasks import synthesize
+
+    folder = tmp_path_factory.mktemp("library-scene")
+    return synthesize(str(folder), height=40, width=48, p=3, family="mosaic", purity=0.8, snr_db=40.0, seed=3)
+

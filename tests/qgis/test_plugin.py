@@ -104,11 +104,20 @@ def test_init_gui_registers_provider_and_menu_then_unload_removes_them(qgis_ifac
         assert alg.displayName() == "Unmix hyperspectral raster"
         assert alg.group() == "Unmixing" and alg.groupId() == "unmixing"
 
-        assert len(plugin.actions) == 1
+        # torch is installed here: unmix + spectra dock, no "install dependencies" action
+        assert [a.objectName() for a in plugin.actions] == ["diffunmix_unmix", "diffunmix_spectra"]
         action = plugin.actions[0]
         assert action.text()
         assert not action.icon().isNull()
-        qgis_iface.addPluginToRasterMenu.assert_called_once_with("&DiffUnmix", action)
+        assert [c.args for c in qgis_iface.addPluginToRasterMenu.call_args_list] == [
+            ("&DiffUnmix", a) for a in plugin.actions]
+        assert plugin.toolbar is not None and plugin.toolbar.actions() == plugin.actions
+
+        # the spectra action opens (and closes) the plot dock
+        plugin.action("diffunmix_spectra").trigger()
+        assert plugin.dock is not None and not plugin.dock.isHidden()
+        plugin.action("diffunmix_spectra").trigger()
+        assert plugin.dock.isHidden()
 
         # the action opens the Processing dialog of diffunmix:unmix (closed right away)
         seen = []
@@ -136,7 +145,8 @@ def test_init_gui_registers_provider_and_menu_then_unload_removes_them(qgis_ifac
     assert registry.providerById("diffunmix") is None
     assert registry.algorithmById("diffunmix:unmix") is None
     assert plugin.actions == []
-    qgis_iface.removePluginRasterMenu.assert_called_once_with("&DiffUnmix", action)
+    assert qgis_iface.removePluginRasterMenu.call_count == 2
+    assert plugin.dock is None and plugin.toolbar is None
 
 
 def test_init_processing_is_idempotent_and_unload_twice_is_safe(qgis_iface, qgis_processing):
@@ -154,21 +164,49 @@ def test_init_processing_is_idempotent_and_unload_twice_is_safe(qgis_iface, qgis
     assert registry.providerById("diffunmix") is None
 
 
+def test_without_torch_the_menu_offers_install_dependencies(qgis_iface, qgis_processing, monkeypatch):
+    """torch missing (as seen by the plugin): an extra menu action shows what to run."""
+    import diffunmix
+    from diffunmix.plugin import compat
+    from diffunmix.plugin import plugin as plugin_module
+
+    monkeypatch.setattr(plugin_module, "torch_available", lambda: False)
+    monkeypatch.setattr(compat, "torch_available", lambda: False)
+    plugin = diffunmix.classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        action = plugin.action("diffunmix_dependencies")
+        assert action is not None and action.text() and action not in plugin.toolbar.actions()
+        text = compat.dependency_help_text()
+        assert "not installed" in text and "python3 -m pip install --user torch==" in text
+        shown = []
+        monkeypatch.setattr(plugin_module.QMessageBox, "information", lambda *args: shown.append(args))
+        action.trigger()
+        assert shown and shown[0][2] == text
+    finally:
+        plugin.unload()
+
+
 def test_algorithm_contract(diffunmix_plugin):
     from qgis.core import QgsProcessingParameterDefinition
 
     alg = QgsApplication.processingRegistry().algorithmById("diffunmix:unmix")
     names = [p.name() for p in alg.parameterDefinitions()]
-    assert names == ["INPUT", "ENDMEMBERS", "METHOD", "LIBRARY", "BANDS", "DEVICE", "SEED",
-                     "OUTPUT", "OUTPUT_ENDMEMBERS", "OUTPUT_PLOT", "OUTPUT_REPORT"]
+    assert names == ["INPUT", "ENDMEMBERS", "METHOD", "QUALITY", "MODEL", "LIBRARY", "BANDS", "DEVICE", "SEED",
+                     "RGB_ENDMEMBERS", "OUTPUT", "OUTPUT_ENDMEMBERS", "OUTPUT_PLOT", "OUTPUT_RESIDUAL",
+                     "OUTPUT_REPORT"]
     params = {p.name(): p for p in alg.parameterDefinitions()}
     assert params["ENDMEMBERS"].defaultValue() == 0 and params["ENDMEMBERS"].minimum() == 0
     assert params["METHOD"].defaultValue() == 0
     assert len(params["METHOD"].options()) == 2
     assert len(params["DEVICE"].options()) == 3
-    for optional in ("LIBRARY", "BANDS", "OUTPUT_PLOT", "OUTPUT_REPORT"):
+    assert params["QUALITY"].defaultValue() == 1 and len(params["QUALITY"].options()) == 3
+    assert params["MODEL"].extension() == "pt"
+    for optional in ("MODEL", "LIBRARY", "BANDS", "RGB_ENDMEMBERS", "OUTPUT_PLOT", "OUTPUT_RESIDUAL",
+                     "OUTPUT_REPORT"):
         assert params[optional].flags() & QgsProcessingParameterDefinition.FlagOptional, optional
     assert not params["OUTPUT_PLOT"].createByDefault()
+    assert not params["OUTPUT_RESIDUAL"].createByDefault()
     assert params["OUTPUT_ENDMEMBERS"].defaultFileExtension() == "csv"
     assert params["OUTPUT_PLOT"].defaultFileExtension() == "png"
     assert params["OUTPUT"].defaultFileExtension() == "tif"
@@ -181,7 +219,9 @@ def test_algorithm_contract(diffunmix_plugin):
     assert outputs["OUTPUT_ENDMEMBERS"] == "outputFile"
     instance = alg.create()
     assert type(instance) is type(alg) and instance is not alg
-    assert [a.id() for a in diffunmix_plugin.provider.algorithms()] == ["diffunmix:unmix"]
+    assert sorted(a.id() for a in diffunmix_plugin.provider.algorithms()) == sorted([
+        f"diffunmix:{n}" for n in ("unmix", "train", "apply", "estimatecount", "extractendmembers", "fcls",
+                                   "evaluate", "synthesize")])
 
 
 def test_feedback_adapter_maps_progress_cancel_and_messages(qgis_app):
@@ -284,3 +324,4 @@ def test_plugin_loads_and_classical_method_runs_without_torch(tmp_path, mixture_
     assert not report["torch_imported"]
     assert report["unloaded"]
     assert sorted(os.listdir(out_dir)) == ["a.tif", "e.csv"]
+

@@ -1,0 +1,182 @@
+"""Accuracy benchmark: scenes × methods → aRMSE, mean SAD, reconstruction PSNR, seconds.
+
+Scenes: a fixed synthetic suite generated with core/synth.py from the shared
+USGS splib07 library (three spatial families, P = 3…6, SNR 20/30/40 dB, one
+with illumination variability, one 256×256) plus the real Samson scene.
+Methods: VCA+FCLS; FCLS with the true endmembers (oracle, synthetic only);
+HybridSTU alone; HybridSTU + 2D diffusion; the full engine (+ endmember
+calibration: constrained LS + 1D diffusion, alternated). One engine fit per
+scene; the ablation evaluates its stages. Prints a table, writes
+benchmarks/results/accuracy.json.
+
+Usage: .venv/bin/python benchmarks/accuracy.py [--quick] [--quality default] [--scenes s1,s2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
+SPLIB = os.path.join(DATA, "spectral_libraries", "usgs_splib07_aviris95_envi", "s07_AV95_envi.hdr")
+
+from core.metrics import armse, match_endmembers, psnr, sad  # noqa: E402
+
+# name: (size, P, family, snr, illumination, purity)
+SUITE = {
+    "grf-p3-40db": (96, 3, "grf", 40.0, 0.0, 0.5),
+    "legendre-p4-30db": (96, 4, "legendre", 30.0, 0.0, 0.5),
+    "mosaic-p5-30db": (96, 5, "mosaic", 30.0, 0.0, 0.6),
+    "grf-p6-20db": (96, 6, "grf", 20.0, 0.0, 0.5),
+    "mosaic-p4-20db": (96, 4, "mosaic", 20.0, 0.0, 0.6),
+    "legendre-p3-20db": (96, 3, "legendre", 20.0, 0.0, 0.4),
+    "grf-p4-30db-illum": (96, 4, "grf", 30.0, 0.1, 0.5),
+    "grf-p5-40db-256": (256, 5, "grf", 40.0, 0.0, 0.5),
+}
+
+
+def scores(A_ref, E_ref, A_est, E_est, Y, angle_only=False):
+    """aRMSE and mean SAD after Hungarian matching on SAD; reconstruction PSNR."""
+    perm = match_endmembers(E_ref, E_est)
+    P = A_ref.shape[0]
+    a = armse(A_ref.reshape(P, -1).T, A_est[perm].reshape(P, -1).T)
+    s = float(np.mean(sad(E_ref, E_est[perm])))
+    rec = np.einsum("pb,phw->bhw", E_est, A_est)
+    return {"armse": float(a), "sad_rad": s, "psnr_db": float(psnr(Y, rec))}
+
+
+def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True, with_1d=True):
+    from core.engine_run import calibrate, fit_scene
+    from core.fcls import fcls
+    from core.pipeline import UnmixOptions, initial_endmembers, open_input, sample_pixels
+    from core.progress import Progress
+    from core.raster import RasterReader, read_cube
+
+    path = os.path.join(scene_dir, "scene.tif")
+    Y, valid, _ = read_cube(path)
+    B = Y.shape[0]
+    P = A_ref.shape[0]
+    pix = Y.reshape(B, -1).T
+    out = {}
+    t = time.perf_counter()
+    with RasterReader(path) as r:
+        sample = sample_pixels(r, 60000, seed)
+    E_v, _, _, _ = initial_endmembers(sample, P, None, seed)
+    A_v = fcls(pix, E_v).T.reshape(P, *Y.shape[1:])
+    out["VCA+FCLS"] = {**scores(A_ref, E_ref, A_v, E_v, Y), "seconds": time.perf_counter() - t}
+    if oracle:
+        t = time.perf_counter()
+        A_o = fcls(pix, E_ref).T.reshape(P, *Y.shape[1:])
+        out["oracle FCLS"] = {**scores(A_ref, E_ref, A_o, E_ref, Y), "seconds": time.perf_counter() - t}
+    opts = UnmixOptions(endmembers=P, method="full", seed=seed, quality=quality, device="cpu")
+    info, bands, wl, fwhm = open_input(path, None)
+    t = time.perf_counter()
+    with RasterReader(path, bands=bands) as reader:
+        eng, ctx = fit_scene(path, opts, Progress(), info, bands, wl, fwhm, reader, calibrate_endmembers=False)
+        t_fit = time.perf_counter() - t
+        t = time.perf_counter()
+        A_h = eng.abundances(Y, valid, stages="hybrid")
+        out["HybridSTU"] = {**scores(A_ref, E_ref, A_h, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        t = time.perf_counter()
+        A_2 = eng.abundances(Y, valid)
+        out["HybridSTU+2D diffusion"] = {**scores(A_ref, E_ref, A_2, eng.E, Y),
+                                         "seconds": t_fit + time.perf_counter() - t}
+        t = time.perf_counter()
+        E_start = eng.E.copy()
+        calibrate(eng, reader, None, generator=ctx["generator"])
+        A_f = eng.abundances(Y, valid)
+        out["full engine"] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        if with_1d:  # the endmember diffusion stage (off by default): same calibration + ResUNet1D DDIM
+            from core.training import FitConfig, fit_unet1d
+
+            t = time.perf_counter()
+            fc = FitConfig.from_dict(eng.cfg.fit)
+            fc.unet1d_iters = 250
+            fit_unet1d(eng.unet1d, E_start / eng.scale, eng.schedule, fc, eng.device, seed=seed + 1,
+                       noise=0.05)
+            eng.E = E_start
+            eng.refine_cfg.steps_1d = 2
+            calibrate(eng, reader, None, generator=ctx["generator"])
+            A_1 = eng.abundances(Y, valid)
+            out["full + 1D diffusion"] = {**scores(A_ref, E_ref, A_1, eng.E, Y),
+                                          "seconds": t_fit + time.perf_counter() - t}
+    out["_fit_seconds"] = t_fit
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quality", default="default", choices=["fast", "default", "best"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scenes", default=None, help="comma-separated subset (names, or 'samson')")
+    ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "accuracy.json"))
+    a = ap.parse_args()
+    import torch
+
+    from core.datasets import samson_to_geotiff
+    from core.synth import SceneConfig, generate
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    wanted = a.scenes.split(",") if a.scenes else list(SUITE) + ["samson"]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in wanted:
+            sd = os.path.join(tmp, name)
+            if name == "samson":
+                paths = samson_to_geotiff(DATA, sd)
+                from core.raster import read_cube
+
+                A_ref = read_cube(paths["abundances"])[0]
+                E_ref = np.loadtxt(paths["endmembers"], delimiter=",", skiprows=1)[:, 1:].T
+                res = run_scene(name, sd, A_ref, E_ref, a.quality, a.seed, oracle=False)
+            else:
+                size, P, fam, snr, ill, pur = SUITE[name]
+                cfg = SceneConfig(height=size, width=size, p=P, family=fam, snr_db=snr, illumination=ill,
+                                  purity=pur, seed=100 + list(SUITE).index(name))
+                g = generate(sd, cfg, library_path=SPLIB)
+                res = run_scene(name, sd, g["A"], g["E"], a.quality, a.seed)
+            results[name] = res
+            row = "  ".join(f"{m}: {v['armse']:.4f}/{v['sad_rad']:.4f}" for m, v in res.items() if m[0] != "_")
+            print(f"{name:22s} {row}  fit {res['_fit_seconds']:.0f}s", flush=True)
+    methods = ["VCA+FCLS", "oracle FCLS", "HybridSTU", "HybridSTU+2D diffusion", "full engine",
+               "full + 1D diffusion"]
+    print("\naRMSE (mean SAD rad) [PSNR dB] seconds")
+    print(f"{'scene':22s}" + "".join(f"{m:>30s}" for m in methods))
+    for name, res in results.items():
+        cells = []
+        for m in methods:
+            v = res.get(m)
+            cells.append(f"{v['armse']:.4f} ({v['sad_rad']:.3f}) [{v['psnr_db']:.1f}] {v['seconds']:.0f}s"
+                         if v else "-")
+        print(f"{name:22s}" + "".join(f"{c:>30s}" for c in cells))
+    synth = [n for n in results if n != "samson"]
+    summary = {}
+    if synth:
+        base = np.array([results[n]["VCA+FCLS"]["armse"] for n in synth])
+        full = np.array([results[n]["full engine"]["armse"] for n in synth])
+        summary = {"mean_armse_vca_fcls": float(base.mean()), "mean_armse_full": float(full.mean()),
+                   "mean_reduction_pct": float(100 * (1 - full.mean() / base.mean())),
+                   "full_below_vca_on_every_scene": bool(np.all(full < base)),
+                   "full_below_oracle_at_20db": {
+                       n: results[n]["full engine"]["armse"] < results[n]["oracle FCLS"]["armse"]
+                       for n in synth if "20db" in n}}
+        print("\n" + json.dumps(summary, indent=1))
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump({"quality": a.quality, "seed": a.seed, "machine": {"platform": platform.platform(),
+                   "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+                   "results": results, "summary": summary}, fh, indent=1)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""QGIS-free task functions: one per CLI command / Processing algorithm.
+
+The CLI (:mod:`core.cli`) and the Processing algorithms (``plugin/algorithms``)
+are thin wrappers around these: they parse their arguments, call one function
+here and report its result. ``unmix``/``train``/``apply`` go through
+:func:`core.pipeline.unmix` and :func:`core.engine_run.train_model` directly.
+
+Every function raises :class:`core.errors.UnmixError` (one line) on bad input
+and :class:`core.errors.Cancelled` when ``progress`` asks to stop; outputs are
+written under temporary names and renamed only on success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import UnmixError
+from .progress import ensure
+
+#: Spatial families of :func:`synthesize` (see :mod:`core.synth`).
+FAMILIES = ("grf", "legendre", "mosaic")
+#: Endmember extraction methods of :func:`extract_endmembers`.
+EXTRACT_METHODS = ("vca", "library")
+
+
+def sample_input(input_path: str, bands: Optional[str] = None, seed: int = 0, max_pixels: int = 60000,
+                 progress=None):
+    """Open a raster, select its bands and draw a uniform sample of valid pixels.
+
+    Returns:
+        (info, band indices (0-based), wavelengths_nm or None, fwhm_nm or None, Y (N, B) float32).
+
+    Raises:
+        UnmixError: not a raster, fewer than 2 bands, or no valid pixel.
+    """
+    from .pipeline import open_input, sample_pixels
+    from .raster import RasterReader
+
+    info, idx, wl, fwhm = open_input(input_path, bands)
+    with RasterReader(input_path, bands=idx) as reader:
+        Y = sample_pixels(reader, max_pixels, seed, progress)
+    if Y.shape[0] == 0:
+        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+    return info, idx, wl, fwhm, Y
+
+
+def count_endmembers(input_path: str, bands: Optional[str] = None, seed: int = 0, progress=None) -> Dict:
+    """Estimate the number of endmembers with HySime.
+
+    Args:
+        input_path: any GDAL raster with ≥ 2 bands.
+        bands: optional 1-based band subset ("1-50,60"); default the good bands.
+        seed: seed of the pixel sample.
+        progress: progress/cancel protocol.
+
+    Returns:
+        {"endmembers": k, "bands": B used, "pixels_sampled": N}.
+    """
+    from .endmembers import hysime
+
+    prog = ensure(progress)
+    _, idx, _, _, Y = sample_input(input_path, bands, seed, progress=prog.sub(0, 60))
+    prog.check()
+    k, _ = hysime(Y, seed=seed)
+    prog.set_progress(100)
+    return {"endmembers": int(k), "bands": int(len(idx)), "pixels_sampled": int(Y.shape[0])}
+
+
+def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optional[str] = None,
+                       method: str = "vca", bands: Optional[str] = None, seed: int = 0,
+                       progress=None) -> Dict:
+    """Extract P endmember spectra (VCA, or chosen from a library) to a CSV.
+
+    Args:
+        input_path: any GDAL raster with ≥ 2 bands.
+        out_csv: output CSV (``wavelength_nm`` or ``band``, then one column per endmember).
+        p: number of endmembers; 0 = estimate with HySime.
+        library: optional spectral library naming (``vca``) or supplying (``library``) the endmembers.
+        method: ``vca`` (from the data) or ``library`` (P library spectra chosen to explain the data).
+        bands, seed, progress: as :func:`count_endmembers`.
+
+    Returns:
+        {"p", "names", "path", "estimated" (HySime estimate or None), "library_angles_rad" (or None)}.
+    """
+    from .library import write_csv
+    from .pipeline import check_outputs, initial_endmembers, load_library_for, resolve_p
+
+    if method not in EXTRACT_METHODS:
+        raise UnmixError(f"unknown extraction method '{method}' (choose from {', '.join(EXTRACT_METHODS)})")
+    check_outputs([out_csv], input_path)
+    if method == "library" and not library:
+        raise UnmixError("--method library needs --library")
+    prog = ensure(progress)
+    _, idx, wl, fwhm, Y = sample_input(input_path, bands, seed, progress=prog.sub(0, 50))
+    prog.check()
+    k, estimated = resolve_p(Y, p, seed)
+    lib = load_library_for(library, wl, fwhm, len(idx))
+    prog.check()
+    E, names, _, angles = initial_endmembers(Y, k, lib, seed, library_select=method == "library")
+    write_csv(out_csv, E, names, wavelengths_nm=wl)
+    prog.set_progress(100)
+    return {"p": int(k), "names": list(names), "path": out_csv, "estimated": estimated,
+            "library_angles_rad": None if angles is None else [float(a) for a in angles]}
+
+
+def read_endmember_csv(path: str, n_bands: int, wl=None) -> Tuple[np.ndarray, List[str]]:
+    """Read an endmember CSV and match it to a raster's bands (resampled by wavelength if needed).
+
+    Returns:
+        (E (P, B), names).
+    """
+    from .library import read_library, resample
+
+    lib = read_library(path)
+    if lib.spectra.shape[1] == n_bands:
+        return lib.spectra, list(lib.names)
+    if wl is not None and lib.wavelengths_nm is not None:
+        return resample(lib, wl).spectra, list(lib.names)
+    raise UnmixError(f"{os.path.basename(path)} has {lib.spectra.shape[1]} bands, the raster {n_bands}")
+
+
+def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optional[str] = None,
+                progress=None) -> Dict:
+    """Fully constrained least squares abundances of a raster for given endmembers.
+
+    Args:
+        input_path: any GDAL raster with ≥ 2 bands.
+        endmembers_csv: endmember CSV (as written by :func:`extract_endmembers` or ``unmix``).
+        out_tif: output GeoTIFF, P Float32 bands named after the endmembers.
+        bands: optional 1-based band subset.
+        progress: progress/cancel protocol.
+
+    Returns:
+        {"p", "names", "path", "valid_pixels"}.
+    """
+    from .fcls import fcls
+    from .pipeline import StagedOutputs, check_outputs, open_input, stream_pixels
+    from .raster import RasterReader, RasterWriter
+
+    check_outputs([out_tif], input_path)
+    info, idx, wl, _ = open_input(input_path, bands)
+    E, names = read_endmember_csv(endmembers_csv, len(idx), wl)
+    if E.shape[0] < 2:
+        raise UnmixError("the endmember CSV must hold at least 2 spectra")
+    staged = StagedOutputs({"A": out_tif})
+    try:
+        with RasterReader(input_path, bands=idx) as r:
+            with RasterWriter(staged.path("A"), info.width, info.height, E.shape[0],
+                              geotransform=info.geotransform, projection=info.projection,
+                              band_names=names) as w:
+                stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)], progress)
+        if stats["count"] == 0:
+            raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+        staged.commit()
+    except BaseException:
+        staged.abort()
+        raise
+    return {"p": int(E.shape[0]), "names": names, "path": out_tif, "valid_pixels": int(stats["count"])}
+
+
+def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optional[str] = None,
+                   endmembers: Optional[str] = None, reference_endmembers: Optional[str] = None,
+                   input_path: Optional[str] = None, json_path: Optional[str] = None,
+                   html_path: Optional[str] = None) -> Dict:
+    """Score an unmixing result against references (Hungarian matching of endmembers).
+
+    Args:
+        abundances, reference_abundances: abundance rasters (P bands each, same grid).
+        endmembers, reference_endmembers: endmember CSVs.
+        input_path: input raster, for the reconstruction error (needs estimated A and E).
+        json_path: optional JSON file to write the scores to.
+        html_path: optional HTML report (a table of the scores).
+
+    Returns:
+        The scores of :func:`core.metrics.evaluate` (aRMSE, SAD, reconstruction RMSE/PSNR/SRE...).
+    """
+    from .metrics import evaluate
+    from .raster import read_cube
+
+    def cube(path):
+        c, valid, _ = read_cube(path)
+        return c, valid
+
+    A_est = A_ref = E_est = E_ref = Y = None
+    names = None
+    mask = None
+    if abundances and reference_abundances:
+        A_est, v1 = cube(abundances)
+        A_ref, v2 = cube(reference_abundances)
+        if A_est.shape != A_ref.shape:
+            raise UnmixError(f"abundance rasters differ in shape: {A_est.shape} vs {A_ref.shape}")
+        mask = v1 & v2
+    if endmembers and reference_endmembers:
+        from .library import read_library
+
+        le, lr = read_library(endmembers), read_library(reference_endmembers)
+        E_est, E_ref, names = le.spectra, lr.spectra, list(lr.names)
+        if E_est.shape[1] != E_ref.shape[1]:
+            raise UnmixError("estimated and reference endmembers have different band counts")
+    if input_path and A_est is not None and E_est is not None:
+        Yc, vy = cube(input_path)
+        if Yc.shape[0] == E_est.shape[1]:
+            Y = Yc
+            mask = vy if mask is None else mask & vy
+    if A_est is None and E_est is None:
+        raise UnmixError("give --abundances with --reference-abundances and/or --endmembers with "
+                         "--reference-endmembers")
+
+    def pix(c):
+        return None if c is None else (c[:, mask].T if mask is not None else c.reshape(c.shape[0], -1).T)
+
+    scores = evaluate(A_ref=pix(A_ref), E_ref=E_ref, A_est=pix(A_est), E_est=E_est, Y=pix(Y), names=names)
+    if json_path:
+        _write_text(json_path, json.dumps(scores, indent=2))
+    if html_path:
+        _write_text(html_path, scores_html(scores))
+    return scores
+
+
+def scores_html(scores: Dict, title: str = "DiffUnmix evaluation") -> str:
+    """A small self-contained HTML page with the scores as a table."""
+    import html
+
+    rows = []
+    for key, val in scores.items():
+        if isinstance(val, float):
+            text = f"{val:.5f}"
+        elif isinstance(val, (list, dict)):
+            text = json.dumps(val)
+        else:
+            text = "" if val is None else str(val)
+        rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(text)}</td></tr>")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>\n<table border=\"1\" cellpadding=\"4\">\n"
+            + "\n".join(rows) + "\n</table></body></html>\n")
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write a text file atomically (temporary name in the same folder, then rename)."""
+    from .raster import check_output_dir
+
+    folder = check_output_dir(os.path.dirname(os.path.abspath(path)) or ".")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64, p: int = 4,
+               family: str = "grf", purity: float = 0.5, snr_db: Optional[float] = 30.0, noise: str = "white",
+               illumination: float = 0.0, min_angle_deg: float = 10.0, seed: int = 0,
+               library: Optional[str] = None, scene_path: Optional[str] = None,
+               abundances_path: Optional[str] = None, endmembers_path: Optional[str] = None) -> Dict:
+    """A synthetic scene with known truth, drawn from a spectral library.
+
+    Either ``out_dir`` (writes ``scene.tif``, ``truth_abundances.tif``,
+    ``truth_endmembers.csv``, ``scene.json`` there) or the three explicit
+    paths ``scene_path``, ``abundances_path``, ``endmembers_path`` (any folders).
+
+    Args:
+        height, width: size in pixels; p: number of endmembers (≥ 2).
+        family: 'grf', 'legendre' or 'mosaic'; purity: 0..1; snr_db: dB (None or ≤ 0 = no noise).
+        noise, illumination, min_angle_deg, seed: see :class:`core.synth.SceneConfig`.
+        library: spectral library (.sli/.hdr or CSV); default the bundled one.
+
+    Returns:
+        {"paths": {"scene", "abundances", "endmembers"[, "config"]}, "names": [...], "p": P, "bands": B}.
+    """
+    import shutil
+    import tempfile
+
+    from .synth import SceneConfig, generate
+
+    if height < 1 or width < 1 or p < 2:
+        raise UnmixError("--height/--width must be ≥ 1 and --endmembers ≥ 2")
+    cfg = SceneConfig(height=height, width=width, p=p, family=family, purity=purity,
+                      snr_db=None if snr_db is None or snr_db <= 0 else snr_db, noise=noise,
+                      illumination=illumination, min_angle_deg=min_angle_deg, seed=seed)
+    if out_dir is not None:
+        out = generate(out_dir, cfg, library_path=library)
+        return {"paths": dict(out["paths"]), "names": list(out["names"]), "p": p, "bands": int(out["E"].shape[1])}
+    finals = {"scene": scene_path, "abundances": abundances_path, "endmembers": endmembers_path}
+    missing = [k for k, v in finals.items() if not v]
+    if missing:
+        raise UnmixError(f"synthesize needs an output folder or all three output paths (missing: {', '.join(missing)})")
+    from .raster import check_output_dir
+
+    for path in finals.values():
+        check_output_dir(os.path.dirname(os.path.abspath(path)) or ".")
+    # generate into a private folder next to the scene, then move the files to their names
+    work = tempfile.mkdtemp(prefix=".diffunmix-synth-", dir=os.path.dirname(os.path.abspath(scene_path)) or ".")
+    try:
+        out = generate(work, cfg, library_path=library)
+        for key, final in finals.items():
+            shutil.move(out["paths"][key], final)
+            aux = out["paths"][key] + ".aux.xml"
+            if os.path.exists(aux):
+                shutil.move(aux, final + ".aux.xml")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"paths": dict(finals), "names": list(out["names"]), "p": p, "bands": int(out["E"].shape[1])}

@@ -1,0 +1,190 @@
+"""The deep engine end to end on small scenes: accuracy vs the classical
+pipeline, tiled = untiled, checkpoints (round trip, refusals), uncertainty, CUDA."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from core.checkpoint import load_checkpoint
+from core.cli import main
+from core.errors import UnmixError
+from core.metrics import armse, match_endmembers
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    out = tmp_path_factory.mktemp("engine_scene")
+    assert main(["synth", "--out", str(out), "--height", "32", "--width", "32", "--endmembers", "3",
+                 "--snr", "25", "--purity", "0.6", "--seed", "11"]) == 0
+    # keep 40 bands (every 5th of the AVIRIS 224) for speed: a 32×32×40 scene
+    from core.raster import read_cube, read_info, write_raster
+
+    cube, _, info = read_cube(str(out / "scene.tif"))
+    idx = np.linspace(0, cube.shape[0] - 1, 40).astype(int)
+    write_raster(str(out / "scene40.tif"), cube[idx], like=info, wavelengths_nm=info.wavelengths_nm[idx])
+    E = np.loadtxt(out / "truth_endmembers.csv", delimiter=",", skiprows=1)[:, 1:].T[:, idx]
+    A = read_cube(str(out / "truth_abundances.tif"))[0]
+    assert read_info(str(out / "scene40.tif")).count == 40
+    return out, A, E
+
+
+@pytest.fixture(scope="module")
+def trained(scene, tmp_path_factory):
+    out, _, _ = scene
+    model = tmp_path_factory.mktemp("model") / "model.pt"
+    assert main(["train", str(out / "scene40.tif"), "-p", "3", "--out", str(model), "--quality", "fast",
+                 "-q"]) == 0
+    return model
+
+
+def _score(A_true, A_est, E_true, E_est):
+    perm = match_endmembers(E_true, E_est)
+    P = A_true.shape[0]
+    return armse(A_true.reshape(P, -1).T, A_est[perm].reshape(P, -1).T)
+
+
+def _read(path):
+    with rasterio.open(path) as r:
+        return r.read(), r.descriptions
+
+
+def _endmembers(path):
+    return np.loadtxt(path, delimiter=",", skiprows=1)[:, 1:].T
+
+
+def test_full_engine_beats_vca_fcls(scene, tmp_path):
+    out, A, E = scene
+    scores = {}
+    for method in ("vca-fcls", "full"):
+        res = tmp_path / method
+        assert main(["unmix", str(out / "scene40.tif"), "-p", "3", "--out", str(res), "--method", method,
+                     "--quality", "fast", "-q"]) == 0
+        A_est, names = _read(res / "abundances.tif")
+        assert np.allclose(A_est.sum(0), 1, atol=1e-4) and A_est.min() >= 0
+        scores[method] = _score(A, A_est, E, _endmembers(res / "endmembers.csv"))
+    report = json.load(open(tmp_path / "full" / "report.json"))
+    assert report["method"] == "full" and "fitting_s" in report["timings_s"]
+    assert scores["full"] < scores["vca-fcls"], scores
+
+
+def test_apply_checkpoint_and_tiled_equals_untiled(scene, trained, tmp_path):
+    from core.engine_run import engine_from_checkpoint
+    from core.raster import RasterReader, RasterWriter, read_cube
+    from core.tiling import process_tiled
+
+    out, A, E = scene
+    res = tmp_path / "applied"
+    assert main(["apply", str(out / "scene40.tif"), "--model", str(trained), "--out", str(res), "-q"]) == 0
+    A_applied, _ = _read(res / "abundances.tif")
+    assert A_applied.shape == A.shape
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    eng = engine_from_checkpoint(str(trained), 40, None, "cpu")
+    full = eng.abundances(cube, valid)
+    np.testing.assert_allclose(A_applied, full, atol=2e-3)  # one tile = the whole scene
+    with RasterReader(str(out / "scene40.tif")) as r, RasterWriter(str(tmp_path / "t.tif"), 32, 32, 3) as w:
+        process_tiled(r, lambda c, v: eng.abundances(c, v), 3, [(w, 0, 3)], tile=20, overlap=12, margin=4)
+    tiled = read_cube(str(tmp_path / "t.tif"))[0]
+    hybrid_full = eng.abundances(cube, valid, stages="hybrid")
+    with RasterReader(str(out / "scene40.tif")) as r, RasterWriter(str(tmp_path / "h.tif"), 32, 32, 3) as w:
+        process_tiled(r, lambda c, v: eng.abundances(c, v, stages="hybrid"), 3, [(w, 0, 3)], tile=20, overlap=12,
+                      margin=4)
+    hybrid_tiled = read_cube(str(tmp_path / "h.tif"))[0]
+    # HybridSTU is local (receptive field 4 < overlap): tiling changes nothing but float noise
+    assert np.abs(hybrid_tiled - hybrid_full).max() < 1e-4
+    # the UNet's GroupNorm sees the whole tile, so refinement differs slightly between tilings
+    assert np.abs(tiled - full).mean() < 0.01 and np.abs(tiled - full).max() < 0.1
+
+
+def test_checkpoint_round_trip_and_band_mismatch(scene, trained, tmp_path, capsys):
+    out, _, _ = scene
+    ck = load_checkpoint(str(trained))
+    assert ck["meta"]["bands"] == 40 and len(ck["meta"]["names"]) == 3 and ck["E"].shape == (3, 40)
+    assert ck["meta"]["schema_version"] == 1
+    rc = main(["apply", str(out / "scene.tif"), "--model", str(trained), "--out", str(tmp_path / "x"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and "trained on 40 bands" in err
+    assert not (tmp_path / "x" / "abundances.tif").exists()
+
+
+def test_pickle_payload_checkpoint_is_refused_without_running(tmp_path, scene, capsys):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"schema": "diffunmix-checkpoint", "schema_version": 1, "x": Payload()}, evil)
+    assert not marker.exists()
+    with pytest.raises(UnmixError, match="not a valid DiffUnmix checkpoint"):
+        load_checkpoint(str(evil))
+    out, _, _ = scene
+    rc = main(["apply", str(out / "scene40.tif"), "--model", str(evil), "--out", str(tmp_path / "o"), "-q"])
+    assert rc == 2 and not marker.exists()
+    for content in (b"", b"garbage" * 10):
+        bad = tmp_path / "bad.pt"
+        bad.write_bytes(content)
+        with pytest.raises(UnmixError):
+            load_checkpoint(str(bad))
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"schema": "diffunmix-checkpoint", "schema_version": 99}, wrong)
+    with pytest.raises(UnmixError, match="version 99"):
+        load_checkpoint(str(wrong))
+
+
+def test_uncertainty_and_residual_outputs(scene, trained, tmp_path):
+    out, _, _ = scene
+    res = tmp_path / "u"
+    assert main(["apply", str(out / "scene40.tif"), "--model", str(trained), "--out", str(res),
+                 "--uncertainty", "3", "--residual", "-q"]) == 0
+    U, names = _read(res / "uncertainty.tif")
+    assert U.shape == (3, 32, 32) and np.all(U >= 0) and U.max() > 0
+    assert all(n.endswith(" std") for n in names)
+    R, _ = _read(res / "residual.tif")
+    assert R.shape == (1, 32, 32) and np.all(R >= 0)
+
+
+def test_cpu_fit_is_deterministic_for_a_seed(scene):
+    from core.engine import EngineConfig, fit_engine
+    from core.raster import read_cube
+    from core.training import FitConfig
+
+    out, _, E = scene
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    cfg = EngineConfig.preset("fast")
+    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32}
+    runs = []
+    for _ in range(2):
+        eng = fit_engine(cube.reshape(40, -1).T, E * 1.05, ["a", "b", "c"], np.full(40, 0.01), cfg,
+                         torch.device("cpu"), seed=5)
+        runs.append(eng.abundances(cube, valid, generator=torch.Generator().manual_seed(1)))
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_matches_cpu(scene, trained):
+    from core.engine_run import engine_from_checkpoint
+    from core.raster import read_cube
+
+    out, _, _ = scene
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    a_cpu = engine_from_checkpoint(str(trained), 40, None, "cpu").abundances(cube, valid)
+    a_gpu = engine_from_checkpoint(str(trained), 40, None, "cuda").abundances(cube, valid)
+    assert np.abs(a_cpu - a_gpu).max() < 1e-2
+
+
+def test_cuda_request_without_gpu_is_bad_input(scene, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out, _, _ = scene
+    rc = main(["unmix", str(out / "scene40.tif"), "-p", "3", "--out", str(tmp_path / "o"), "--device", "cuda",
+               "-q"])
+    assert rc == 2 and "CUDA" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "o" / "abundances.tif")
