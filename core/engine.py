@@ -102,6 +102,8 @@ class PriorHybrid(torch.nn.Module):
         torch.nn.init.zeros_(self.net.head.bias)
         self.register_buffer("E", torch.zeros(p, bands))
         self.prior_gain = torch.nn.Parameter(torch.tensor(1.0))
+        # 1 = use the learned correction, 0 = plain FCLS; set by the self-validation gate
+        self.register_buffer("correction", torch.tensor(1.0))
 
     @property
     def receptive_field(self) -> int:
@@ -113,8 +115,10 @@ class PriorHybrid(torch.nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Abundances (N, P, H, W) on the simplex from a cube batch (N, B, H, W)."""
         prior = fcls_prior(y, self.E)
+        if float(self.correction) == 0.0:
+            return prior
         logits = self.net.forward_logits(torch.cat([y, prior], dim=1))
-        return torch.softmax(logits + self.prior_gain * torch.log(prior + 1e-3), dim=1)
+        return torch.softmax(self.correction * logits + self.prior_gain * torch.log(prior + 1e-3), dim=1)
 
 
 @dataclass
@@ -361,6 +365,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     fit_hybrid(eng.hybrid, gen, fc, device, prog.sub(0, 50), batches=batches)
     prog.info("fitting the abundance diffusion (ResUNet2D)")
     fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, prog.sub(50, 85), batches=batches)
+    gate = self_validate(eng, gen, batches)
+    prog.info(f"self-validation on held-out synthetic patches: {gate}")
     prog.info("fitting the endmember diffusion (ResUNet1D)")
     lib_n = None
     if library is not None and len(library):
@@ -368,4 +374,45 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     rel_noise = float(np.median(noise_sigma) / max(np.mean(E0), 1e-12))
     fit_unet1d(eng.unet1d, E_n, eng.schedule, fc, device, seed=seed + 1, noise=max(0.02, 2 * rel_noise),
                library=lib_n, progress=prog.sub(85, 100))
+    eng.validation = gate
     return eng
+
+
+@torch.no_grad()
+def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
+    """Keep a fitted stage only if it beats the stage before it on held-out patches.
+
+    Fresh synthetic patches (same generator, unseen draws; or crops of the
+    reference in supervised mode) are unmixed by FCLS (the prior), HybridSTU
+    and HybridSTU + DDIM refinement. The learned correction is switched off
+    when it does not reduce the abundance MSE, and the refinement likewise, so
+    a stage that did not learn anything useful on this scene cannot degrade it.
+
+    Returns:
+        MSE of each stage and the decisions taken.
+    """
+    draw = batches or gen.batch
+    data = [draw(8) for _ in range(n_batches)]
+    mse = {"fcls": 0.0, "hybrid": 0.0, "refined": 0.0}
+    hyb = eng.hybrid
+    for Y, A, _ in data:
+        y = torch.from_numpy(Y).to(eng.device)
+        a = torch.from_numpy(A).to(eng.device)
+        mse["fcls"] += float(((fcls_prior(y, hyb.E) - a) ** 2).mean())
+        mse["hybrid"] += float(((hyb(y) - a) ** 2).mean())
+    if mse["hybrid"] >= mse["fcls"]:
+        hyb.correction.fill_(0.0)
+    rc = eng.refine_cfg
+    if rc.steps_2d > 0:
+        g = torch.Generator().manual_seed(0)
+        for Y, A, _ in data:
+            for i in range(Y.shape[0]):
+                ref = eng.abundances(Y[i] * eng.scale, generator=g)
+                mse["refined"] += float(((ref - A[i]) ** 2).mean()) / Y.shape[0]
+        best_before = min(mse["hybrid"], mse["fcls"])
+        if mse["refined"] >= best_before:
+            rc.steps_2d = 0
+            eng.cfg.refine = rc.to_dict()
+    n = float(len(data))
+    return {**{k: v / n for k, v in mse.items()}, "use_correction": bool(float(hyb.correction) > 0),
+            "use_refinement": rc.steps_2d > 0}

@@ -18,8 +18,7 @@ import torch
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .engine import Engine, EngineConfig, fit_engine, pick_device, seed_everything
 from .errors import UnmixError
-from .pipeline import (StagedOutputs, finish_outputs, initial_endmembers, load_library_for, resolve_p,
-                       sample_pixels)
+from .pipeline import StagedOutputs, estimate_start, finish_outputs, load_library_for
 from .raster import RasterReader, RasterWriter
 from .tiling import process_tiled, tile_starts
 
@@ -97,14 +96,9 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     device = pick_device(opts.device)
     set_threads()
     gen = seed_everything(opts.seed)
-    prog.info("sampling valid pixels")
-    Y = sample_pixels(reader, opts.max_sample, opts.seed, prog.sub(0, 4))
-    if Y.shape[0] == 0:
-        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
-    p, p_est = resolve_p(Y, opts.endmembers, opts.seed)
-    prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
-    lib = load_library_for(opts.library, wl, fwhm, len(bands))
-    E0, names, lib_match, angles = initial_endmembers(Y, p, lib, opts.seed)
+    st = estimate_start(reader, input_path, opts, wl, fwhm, len(bands), prog.sub(0, 4))
+    Y, p, p_est, lib, E0, names = st["Y"], st["p"], st["p_est"], st["lib"], st["E"], st["names"]
+    lib_match, angles = st["lib_match"], st["angles"]
     _, Rn = estimate_noise(Y[: min(len(Y), 20000)].astype(np.float64))
     sigma = np.sqrt(np.clip(np.diag(Rn), 1e-12, None))
     t_est = time.perf_counter() - t0
@@ -120,6 +114,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     ctx = {"p": p, "p_est": p_est, "lib": lib, "E0": E0, "generator": gen,
            "lib_match": lib_match2 if lib is not None else None,
            "angles": angles2 if lib is not None else None, "noise_sigma": sigma, "device": str(device),
+           "validation": getattr(engine, "validation", None),
            "timings": {"estimation_s": t_est, "fitting_s": t_fit,
                        "calibration_s": time.perf_counter() - t0 - t_est - t_fit}}
     prog.set_progress(85)
@@ -215,6 +210,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
         result = finish_outputs(staged, input_path, info, bands, wl, engine.E, engine.names, ctx["lib_match"],
                                 ctx["angles"], opts, engine.P, ctx["p_est"], ctx["timings"], t0,
                                 extra={"valid_pixels": stats["valid_pixels"], "device": ctx["device"],
+                                       "self_validation": ctx.get("validation"),
                                        "engine_config": engine.cfg.to_dict()})
         staged.commit()
     except BaseException:

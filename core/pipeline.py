@@ -231,6 +231,26 @@ def initial_endmembers(Y: np.ndarray, p: int, lib, seed: int, library_select: bo
     return np.asarray(E, np.float64), list(names), lib.spectra[np.asarray(lidx)], np.asarray(ang)
 
 
+def estimate_start(reader, input_path: str, opts: UnmixOptions, wl, fwhm, n_bands: int, progress=None):
+    """Sample → P (given or HySime) → library → initial endmembers; shared by both methods.
+
+    Returns:
+        dict with ``Y`` (sample (N, B)), ``p``, ``p_est``, ``lib``, ``E``, ``names``,
+        ``lib_match``, ``angles``.
+    """
+    prog = ensure(progress)
+    prog.info("sampling valid pixels")
+    Y = sample_pixels(reader, opts.max_sample, opts.seed, prog)
+    if Y.shape[0] == 0:
+        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+    p, p_est = resolve_p(Y, opts.endmembers, opts.seed)
+    prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
+    lib = load_library_for(opts.library, wl, fwhm, n_bands)
+    E, names, lib_match, angles = initial_endmembers(Y, p, lib, opts.seed)
+    return {"Y": Y, "p": p, "p_est": p_est, "lib": lib, "E": E, "names": names, "lib_match": lib_match,
+            "angles": angles}
+
+
 def stream_pixels(reader, writers: List, fn: Callable[[np.ndarray], List[np.ndarray]],
                   progress=None) -> Dict[str, float]:
     """Apply a per-pixel function window by window and write its outputs.
@@ -314,14 +334,9 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
     timings = {}
     try:
         with RasterReader(input_path, bands=bands) as reader:
-            prog.info("sampling valid pixels")
-            Y = sample_pixels(reader, opts.max_sample, opts.seed, prog.sub(0, 10))
-            if Y.shape[0] == 0:
-                raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
-            p, p_est = resolve_p(Y, opts.endmembers, opts.seed)
-            prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
-            lib = load_library_for(opts.library, wl, fwhm, len(bands))
-            E, names, lib_match, angles = initial_endmembers(Y, p, lib, opts.seed)
+            st = estimate_start(reader, input_path, opts, wl, fwhm, len(bands), prog.sub(0, 10))
+            p, p_est, E, names = st["p"], st["p_est"], st["E"], st["names"]
+            lib_match, angles = st["lib_match"], st["angles"]
             timings["estimation_s"] = time.perf_counter() - t0
             prog.set_progress(15)
             t1 = time.perf_counter()

@@ -44,9 +44,9 @@ class FitConfig(ConfigMixin):
     unet2d_iters: int = 250
     unet1d_iters: int = 250
     lr: float = 3e-3
-    scale_jitter: float = 0.03  # std of per-patch endmember scaling
-    shape_jitter: float = 0.01  # amplitude of smooth spectral perturbation
-    illumination: float = 0.03  # std of per-pixel illumination scaling
+    scale_jitter: float = 0.01  # std of per-patch endmember scaling
+    shape_jitter: float = 0.005  # amplitude of smooth spectral perturbation
+    illumination: float = 0.01  # std of per-pixel illumination scaling
     noise_low: float = 0.6  # noise level drawn in [low, high] × the scene's estimate
     noise_high: float = 1.4
     t_max_2d: int = 150
@@ -125,6 +125,27 @@ def _adam(params, lr: float, iters: int):
     return opt, sched
 
 
+def _train(params, iters: int, lr: float, loss_fn, progress=None) -> list:
+    """Adam with cosine decay for ``iters`` steps of ``loss_fn()``; checks cancellation each step.
+
+    Returns:
+        Loss history (one float per iteration).
+    """
+    prog = ensure(progress)
+    opt, sched = _adam(params, lr, iters)
+    hist = []
+    for it in range(iters):
+        prog.check()
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        hist.append(float(loss.detach()))
+        prog.set_progress(100.0 * (it + 1) / iters)
+    return hist
+
+
 def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None,
                batches=None) -> list:
     """Train HybridSTU on synthetic patches (MSE on abundances + reconstruction).
@@ -140,25 +161,17 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
     Returns:
         Loss history (one float per iteration).
     """
-    prog = ensure(progress)
     draw = batches or gen.batch
     model.train()
-    opt, sched = _adam(model.parameters(), cfg.lr, cfg.hybrid_iters)
-    hist = []
-    for it in range(cfg.hybrid_iters):
-        prog.check()
-        Y, A, Ev = draw(cfg.batch)
-        Y, A, Ev = (torch.from_numpy(v).to(device) for v in (Y, A, Ev))
+
+    def loss_fn():
+        Y, A, Ev = (torch.from_numpy(v).to(device) for v in draw(cfg.batch))
         A_hat = model(Y)
         rec = torch.einsum("npb,nphw->nbhw", Ev, A_hat)
         rec_ref = torch.einsum("npb,nphw->nbhw", Ev, A)
-        loss = F.mse_loss(A_hat, A) + 0.1 * F.mse_loss(rec, rec_ref) / (rec_ref.pow(2).mean() + 1e-12)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        hist.append(float(loss.detach()))
-        prog.set_progress(100.0 * (it + 1) / cfg.hybrid_iters)
+        return F.mse_loss(A_hat, A) + 0.1 * F.mse_loss(rec, rec_ref) / (rec_ref.pow(2).mean() + 1e-12)
+
+    hist = _train(model.parameters(), cfg.hybrid_iters, cfg.lr, loss_fn, progress)
     model.eval()
     return hist
 
@@ -173,16 +186,13 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
     (MSE on x̂0, equivalent to ε-MSE weighted by SNR(t)) on a
     :class:`core.engine.ResidualX0` model.
     """
-    prog = ensure(progress)
     draw = batches or gen.batch
     unet.train()
     hybrid.eval()
-    opt, sched = _adam(unet.parameters(), cfg.lr, cfg.unet2d_iters)
     acp = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float32, device=device)
     g = torch.Generator(device="cpu").manual_seed(int(gen.rng.integers(2**31)))
-    hist = []
-    for it in range(cfg.unet2d_iters):
-        prog.check()
+
+    def loss_fn():
         Y, A, _ = draw(cfg.batch)
         Y, A = torch.from_numpy(Y).to(device), torch.from_numpy(A).to(device)
         with torch.no_grad():
@@ -192,13 +202,9 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
         noise = torch.randn(x0.shape, generator=g).to(device)
         a = acp[t].view(-1, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise  # q_sample, DDPM eq. 4
-        loss = F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        hist.append(float(loss.detach()))
-        prog.set_progress(100.0 * (it + 1) / cfg.unet2d_iters)
+        return F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
+
+    hist = _train(unet.parameters(), cfg.unet2d_iters, cfg.lr, loss_fn, progress)
     unet.eval()
     return hist
 
@@ -236,17 +242,14 @@ def spectra_pairs(E: np.ndarray, rng: np.random.Generator, n: int, noise: float,
 def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int = 0,
                noise: float = 0.05, library: np.ndarray | None = None, progress=None) -> list:
     """Train ResUNet1D as a conditional DDPM on mean-normalised spectra (x0 = s − 1), x0-form loss."""
-    prog = ensure(progress)
     if cfg.unet1d_iters <= 0:
         return []
     rng = np.random.default_rng(seed)
     unet.train()
-    opt, sched = _adam(unet.parameters(), cfg.lr, cfg.unet1d_iters)
     acp = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float32, device=device)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    hist = []
-    for it in range(cfg.unet1d_iters):
-        prog.check()
+
+    def loss_fn():
         clean, deg = spectra_pairs(E, rng, 2 * cfg.batch, noise, library)
         x0 = torch.from_numpy(clean).to(device) - 1.0
         cond = torch.from_numpy(deg).to(device) - 1.0
@@ -254,13 +257,9 @@ def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int 
         eps = torch.randn(x0.shape, generator=g).to(device)
         a = acp[t].view(-1, 1, 1)
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        loss = F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        hist.append(float(loss.detach()))
-        prog.set_progress(100.0 * (it + 1) / cfg.unet1d_iters)
+        return F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
+
+    hist = _train(unet.parameters(), cfg.unet1d_iters, cfg.lr, loss_fn, progress)
     unet.eval()
     return hist
 
