@@ -367,7 +367,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, prog.sub(50, 85), batches=batches)
     gate = self_validate(eng, gen, batches)
     prog.info(f"self-validation on held-out synthetic patches: {gate}")
-    prog.info("fitting the endmember diffusion (ResUNet1D)")
+    if fc.unet1d_iters > 0:
+        prog.info("fitting the endmember diffusion (ResUNet1D)")
     lib_n = None
     if library is not None and len(library):
         lib_n = library / np.clip(library.mean(axis=1, keepdims=True), 1e-12, None) * 1.0
