@@ -161,14 +161,18 @@ def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarr
     rng = np.random.default_rng(seed)
     keep = np.zeros((0, len(reader.bands)), np.float32)
     keys = np.zeros(0)
-    windows = list(reader.windows(max_pixels=1 << 20))
+    windows = list(reader.windows(max_pixels=1 << 18))
     for i, (x, y, w, h) in enumerate(windows):
         prog.check()
         cube, valid = reader.read(x, y, w, h)
-        pix = cube[:, valid].T
-        if pix.shape[0]:
-            k = rng.random(pix.shape[0])
-            keep = np.concatenate([keep, pix.astype(np.float32)])
+        idx = np.flatnonzero(valid.ravel())
+        if idx.size:
+            k = rng.random(idx.size)
+            if idx.size > max_pixels:  # only this window's best candidates are copied
+                sel = np.argpartition(k, max_pixels)[:max_pixels]
+                idx, k = idx[sel], k[sel]
+            pix = cube.reshape(cube.shape[0], -1)[:, idx].T.astype(np.float32)
+            keep = np.concatenate([keep, pix])
             keys = np.concatenate([keys, k])
             if keep.shape[0] > max_pixels:
                 sel = np.argpartition(keys, max_pixels)[:max_pixels]
@@ -348,9 +352,15 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
                                             geotransform=info.geotransform, projection=info.projection,
                                             band_names=["reconstruction_rmse"]))
 
+            E32 = np.asarray(E, np.float32)
+            G = E32 @ E32.T
+
             def per_pixel(pix):
                 A = fcls(pix, E)
-                rmse = np.sqrt(np.mean((pix - A @ E) ** 2, axis=1, keepdims=True))
+                # ‖y − Eᵀa‖² = ‖y‖² − 2a·Ey + aᵀGa: no (N, B) temporaries
+                sq = np.einsum("nb,nb->n", pix, pix) - 2 * np.einsum("np,np->n", A, pix @ E32.T) \
+                    + np.einsum("np,pq,nq->n", A, G, A)
+                rmse = np.sqrt(np.maximum(sq, 0) / pix.shape[1])[:, None]
                 return [A, rmse]
 
             try:
