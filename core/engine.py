@@ -20,9 +20,6 @@ from .models.embeddings import ConfigMixin
 from .progress import ensure
 from .training import FitConfig
 
-QUALITY = ("fast", "default", "best")
-
-
 def fcls_prior(y: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
     """Exact fully constrained least-squares abundances of a cube batch (the physics prior).
 
@@ -55,29 +52,22 @@ class ResidualX0(torch.nn.Module):
 
     Args:
         net: :class:`ResUNet2D` or :class:`ResUNet1D` with ``cond_channels == channels``.
-        alphas_cumprod: ᾱ of the noise schedule (T,).
+        schedule: the :class:`NoiseSchedule` the sampler uses.
     """
 
-    def __init__(self, net: torch.nn.Module, alphas_cumprod):
+    def __init__(self, net: torch.nn.Module, schedule: NoiseSchedule):
         super().__init__()
         self.net = net
+        self.schedule = schedule
         torch.nn.init.zeros_(net.out_conv.weight)
         torch.nn.init.zeros_(net.out_conv.bias)
-        self.register_buffer("acp", torch.as_tensor(np.asarray(alphas_cumprod), dtype=torch.float32),
-                             persistent=False)
-
-    @property
-    def receptive_field(self) -> int:
-        return int(getattr(self.net, "receptive_field", 8))
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return cond + self.net(x_t, t, cond)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        t = torch.as_tensor(t, device=x_t.device).long().reshape(-1)
-        a = self.acp.to(x_t.device)[t].view(-1, *([1] * (x_t.dim() - 1)))
-        x0 = self.predict_x0(x_t, t.expand(x_t.shape[0]), cond)
-        return (x_t - a.sqrt() * x0) / (1.0 - a).clamp_min(1e-8).sqrt()
+        t = torch.as_tensor(t).long().reshape(-1).expand(x_t.shape[0]).cpu()
+        return self.schedule.predict_eps(x_t, self.predict_x0(x_t, t.to(x_t.device), cond), t)
 
 
 class PriorHybrid(torch.nn.Module):
@@ -202,9 +192,9 @@ class Engine:
         self.hybrid = PriorHybrid(self.B, self.P, HybridSTUConfig.from_dict(cfg.hybrid)).to(self.device)
         self.E = self._E
         self.schedule = NoiseSchedule(cfg.num_steps, cfg.schedule)
-        acp = self.schedule.alphas_cumprod
-        self.unet2d = ResidualX0(ResUNet2D(self.P, self.P, ResUNet2DConfig.from_dict(cfg.unet2d)), acp).to(self.device)
-        self.unet1d = ResidualX0(ResUNet1D(self.B, 1, ResUNet1DConfig.from_dict(cfg.unet1d)), acp).to(self.device)
+        sch = self.schedule
+        self.unet2d = ResidualX0(ResUNet2D(self.P, self.P, ResUNet2DConfig.from_dict(cfg.unet2d)), sch).to(self.device)
+        self.unet1d = ResidualX0(ResUNet1D(self.B, 1, ResUNet1DConfig.from_dict(cfg.unet1d)), sch).to(self.device)
         self.sampler = DDIMSampler(self.schedule)
         self.refine_cfg = RefineConfig.from_dict(cfg.refine)
         for m in (self.hybrid, self.unet2d, self.unet1d):
@@ -229,10 +219,6 @@ class Engine:
         self.hybrid.load_state_dict(state["hybrid"])
         self.unet2d.load_state_dict(state["unet2d"])
         self.unet1d.load_state_dict(state["unet1d"])
-
-    @property
-    def receptive_field(self) -> int:
-        return int(getattr(self.hybrid, "receptive_field", 8)) + int(getattr(self.unet2d, "receptive_field", 8))
 
     # ------------------------------------------------------------------ abundances
     def _prepare(self, cube: np.ndarray, valid: np.ndarray | None) -> torch.Tensor:
@@ -285,8 +271,12 @@ class Engine:
 
     # ------------------------------------------------------------------ endmembers
     @staticmethod
-    def endmembers_from_abundances(Y: np.ndarray, A: np.ndarray, iters: int = 50) -> np.ndarray:
-        """Non-negative least squares ``min_E≥0 ‖Y − A E‖²`` (projected gradient on the normal equations).
+    def endmembers_from_abundances(Y: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """Non-negative least squares ``min_E≥0 ‖Y − A E‖²``, exactly, band by band.
+
+        Each band's column of Y is one NNLS problem in the P unknowns of that
+        band, so :func:`core.fcls.nnls` solves all of them at once (its rows are
+        the bands, its "endmembers" the abundance columns).
 
         Args:
             Y: pixels (N, B).
@@ -295,15 +285,9 @@ class Engine:
         Returns:
             E (P, B).
         """
-        A = np.asarray(A, np.float64)
-        Y = np.asarray(Y, np.float64)
-        G = A.T @ A + 1e-9 * np.eye(A.shape[1])
-        R = A.T @ Y
-        E = np.clip(np.linalg.solve(G, R), 0, None)
-        step = 1.0 / np.linalg.eigvalsh(G).max()
-        for _ in range(iters):  # accelerated projected gradient would be faster; P is tiny
-            E = np.clip(E - step * (G @ E - R), 0, None)
-        return E
+        from .fcls import nnls
+
+        return nnls(np.asarray(Y, np.float64).T, np.asarray(A, np.float64).T).T.astype(np.float64)
 
     @torch.no_grad()
     def refine_endmembers(self, E_ls: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ import torch
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .engine import Engine, EngineConfig, fit_engine, pick_device, seed_everything
 from .errors import UnmixError
-from .pipeline import StagedOutputs, estimate_start, finish_outputs, load_library_for
+from .pipeline import StagedOutputs, estimate_start, finish_outputs, load_library_for, reconstruction_rmse
 from .raster import RasterReader, RasterWriter
 from .tiling import process_tiled, tile_starts
 
@@ -191,8 +191,9 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                 A = engine.abundances(cube, valid)
                 parts = [A]
                 if residual_path:
-                    rec = np.einsum("pb,phw->bhw", E, A)
-                    parts.append(np.sqrt(np.nanmean((np.nan_to_num(cube) - rec) ** 2, axis=0))[None])
+                    b, h, w = cube.shape
+                    pix = np.nan_to_num(cube).reshape(b, -1).T
+                    parts.append(reconstruction_rmse(pix, A.reshape(P, -1).T, E).T.reshape(1, h, w))
                 if uncertainty_path and opts.uncertainty > 0:
                     parts.append(_uncertainty(engine, cube, valid, opts.uncertainty, opts.seed))
                 return np.concatenate(parts, axis=0)

@@ -108,14 +108,19 @@ def sre(ref: np.ndarray, est: np.ndarray) -> float:
     return float(10.0 * np.log10(num / den))
 
 
+def _rows(X: np.ndarray, what: str = "abundances", layout: str = "(N, P) or (P, H, W)") -> np.ndarray:
+    """``(N, C)`` rows or a ``(C, H, W)`` image -> ``(N, C)`` float64."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 3:
+        return X.reshape(X.shape[0], -1).T
+    if X.ndim != 2:
+        raise UnmixError(f"{what} must be {layout}, got shape {X.shape}")
+    return X
+
+
 def _as_np(A: np.ndarray) -> np.ndarray:
     """Abundances ``(N, P)`` or ``(P, H, W)`` -> ``(N, P)`` float64."""
-    A = np.asarray(A, dtype=np.float64)
-    if A.ndim == 3:
-        return A.reshape(A.shape[0], -1).T
-    if A.ndim != 2:
-        raise UnmixError(f"abundances must be (N, P) or (P, H, W), got shape {A.shape}")
-    return A
+    return _rows(A)
 
 
 def _abundance_pair(A_ref: np.ndarray, A_est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,12 +269,7 @@ def match_endmembers(
 
 def _pixels(Y: np.ndarray) -> np.ndarray:
     """Pixels ``(N, B)`` or cube ``(B, H, W)`` -> ``(N, B)`` float64."""
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.ndim == 3:
-        return Y.reshape(Y.shape[0], -1).T
-    if Y.ndim != 2:
-        raise UnmixError(f"pixels must be (N, B) or (B, H, W), got shape {Y.shape}")
-    return Y
+    return _rows(Y, "pixels", "(N, B) or (B, H, W)")
 
 
 def _clean(x: float) -> Optional[float]:

@@ -255,6 +255,25 @@ def estimate_start(reader, input_path: str, opts: UnmixOptions, wl, fwhm, n_band
             "angles": angles}
 
 
+def reconstruction_rmse(Y: np.ndarray, A: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """Per-pixel RMSE of the linear mixing model, ``‖y − Eᵀa‖ / √B``.
+
+    Uses ``‖y − Eᵀa‖² = ‖y‖² − 2a·Ey + aᵀGa`` so no (N, B) temporary is made.
+
+    Args:
+        Y: pixels (N, B); A: abundances (N, P); E: endmembers (P, B).
+
+    Returns:
+        (N, 1) float32.
+    """
+    E32 = np.asarray(E, np.float32)
+    Y = np.asarray(Y, np.float32)
+    A = np.asarray(A, np.float32)
+    sq = (np.einsum("nb,nb->n", Y, Y) - 2 * np.einsum("np,np->n", A, Y @ E32.T)
+          + np.einsum("np,pq,nq->n", A, E32 @ E32.T, A))
+    return np.sqrt(np.maximum(sq, 0) / Y.shape[1])[:, None]
+
+
 def stream_pixels(reader, writers: List, fn: Callable[[np.ndarray], List[np.ndarray]],
                   progress=None) -> Dict[str, float]:
     """Apply a per-pixel function window by window and write its outputs.
@@ -352,16 +371,9 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
                                             geotransform=info.geotransform, projection=info.projection,
                                             band_names=["reconstruction_rmse"]))
 
-            E32 = np.asarray(E, np.float32)
-            G = E32 @ E32.T
-
             def per_pixel(pix):
                 A = fcls(pix, E)
-                # ‖y − Eᵀa‖² = ‖y‖² − 2a·Ey + aᵀGa: no (N, B) temporaries
-                sq = np.einsum("nb,nb->n", pix, pix) - 2 * np.einsum("np,np->n", A, pix @ E32.T) \
-                    + np.einsum("np,pq,nq->n", A, G, A)
-                rmse = np.sqrt(np.maximum(sq, 0) / pix.shape[1])[:, None]
-                return [A, rmse]
+                return [A, reconstruction_rmse(pix, A, E)]
 
             try:
                 stats = stream_pixels(reader, writers, per_pixel, prog.sub(15, 95))

@@ -189,7 +189,6 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
     draw = batches or gen.batch
     unet.train()
     hybrid.eval()
-    acp = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float32, device=device)
     g = torch.Generator(device="cpu").manual_seed(int(gen.rng.integers(2**31)))
 
     def loss_fn():
@@ -198,11 +197,9 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
         with torch.no_grad():
             cond = 2.0 * hybrid(Y) - 1.0
         x0 = 2.0 * A - 1.0
-        t = torch.randint(0, cfg.t_max_2d + 1, (x0.shape[0],), generator=g).to(device)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        a = acp[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise  # q_sample, DDPM eq. 4
-        return F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
+        t = torch.randint(0, cfg.t_max_2d + 1, (x0.shape[0],), generator=g)
+        x_t = schedule.add_noise(x0, torch.randn(x0.shape, generator=g).to(device), t)  # DDPM eq. 4
+        return F.mse_loss(unet.predict_x0(x_t, t.to(device), cond), x0)
 
     hist = _train(unet.parameters(), cfg.unet2d_iters, cfg.lr, loss_fn, progress)
     unet.eval()
@@ -246,18 +243,15 @@ def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int 
         return []
     rng = np.random.default_rng(seed)
     unet.train()
-    acp = torch.as_tensor(schedule.alphas_cumprod, dtype=torch.float32, device=device)
     g = torch.Generator(device="cpu").manual_seed(seed)
 
     def loss_fn():
         clean, deg = spectra_pairs(E, rng, 2 * cfg.batch, noise, library)
         x0 = torch.from_numpy(clean).to(device) - 1.0
         cond = torch.from_numpy(deg).to(device) - 1.0
-        t = torch.randint(0, cfg.t_max_1d + 1, (x0.shape[0],), generator=g).to(device)
-        eps = torch.randn(x0.shape, generator=g).to(device)
-        a = acp[t].view(-1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
-        return F.mse_loss(unet.predict_x0(x_t, t, cond), x0)
+        t = torch.randint(0, cfg.t_max_1d + 1, (x0.shape[0],), generator=g)
+        x_t = schedule.add_noise(x0, torch.randn(x0.shape, generator=g).to(device), t)  # DDPM eq. 4
+        return F.mse_loss(unet.predict_x0(x_t, t.to(device), cond), x0)
 
     hist = _train(unet.parameters(), cfg.unet1d_iters, cfg.lr, loss_fn, progress)
     unet.eval()
