@@ -21,6 +21,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
+
 
 def scene(B=200, P=5, H=256, W=256, seed=0):
     from core.synth import abundance_field
@@ -33,16 +35,6 @@ def scene(B=200, P=5, H=256, W=256, seed=0):
     sigma = 0.01 * np.ones(B)
     Y += (sigma[:, None, None] * rng.standard_normal(Y.shape)).astype(np.float32)
     return Y, A, E, sigma
-
-
-def timed(fn, reps=3):
-    fn()
-    best = 1e9
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main():
@@ -82,8 +74,8 @@ def main():
 
         y = torch.from_numpy(Y)[None].to(dev)
         Et = torch.as_tensor(E, dtype=torch.float32, device=dev)
-        t_prior = timed(lambda y=y, Et=Et: fcls_prior(y, Et))
-        t_h, t_f = timed(hyb), timed(full)
+        t_prior = best_of(lambda y=y, Et=Et: fcls_prior(y, Et))
+        t_h, t_f = best_of(hyb), best_of(full)
         n = H * W
         res["devices"][dev] = {"fit_s": t_fit, "fcls_prior_px_s": n / t_prior, "hybrid_px_s": n / t_h,
                                "hybrid_ddim_px_s": n / t_f, "ddim_steps": eng.refine_cfg.steps_2d}

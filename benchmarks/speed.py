@@ -28,6 +28,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
+
 B, P, SNR_DB, SCALE = 200, 5, 30.0, 1e-4
 
 
@@ -67,17 +69,6 @@ def make_raster(path, S, seed=0):
     ds.FlushCache()
     ds = None
     return E
-
-
-def best_of(fn, reps=3, warmup=True):
-    if warmup:
-        fn()
-    best = 1e18
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def once(fn):

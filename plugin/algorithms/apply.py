@@ -6,7 +6,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterFile,
-    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
@@ -44,7 +43,7 @@ class ApplyAlgorithm(DiffUnmixAlgorithm):
         return self.tr("hyperspectral,unmixing,model,batch,checkpoint,abundance").split(",")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
+        self.add_input()
         self.add(QgsProcessingParameterFile(self.MODEL, self.label(self.MODEL), extension="pt"))
         self.add_library()
         self.add_bands()

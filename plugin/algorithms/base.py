@@ -16,6 +16,7 @@ import os
 import re
 
 from qgis.core import (
+    QgsProcessingParameterRasterLayer,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterDefinition,
@@ -232,6 +233,15 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
 
     def label(self, name: str) -> str:
         return self.help_for(name)[0]
+
+    def add_input(self) -> None:
+        """The input raster (INPUT)."""
+        self.add(QgsProcessingParameterRasterLayer("INPUT", self.label("INPUT")))
+
+    def add_endmember_count(self) -> None:
+        """ENDMEMBERS: integer, 0 = estimate with HySime."""
+        self.add(QgsProcessingParameterNumber("ENDMEMBERS", self.label("ENDMEMBERS"),
+                                              type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
 
     def add_bands(self) -> None:
         self.add(QgsProcessingParameterString("BANDS", self.label("BANDS"), optional=True), advanced=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingOutputNumber, QgsProcessingParameterRasterLayer
+from qgis.core import QgsProcessingOutputNumber
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
 from ..feedback import FeedbackProgress
@@ -36,7 +36,7 @@ class EstimateCountAlgorithm(DiffUnmixAlgorithm):
         return self.tr("hyperspectral,endmember,hysime,count,subspace").split(",")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
+        self.add_input()
         self.add_bands()
         self.add_seed()
         self.addOutput(QgsProcessingOutputNumber(self.ENDMEMBER_COUNT, self.label(self.ENDMEMBER_COUNT)))

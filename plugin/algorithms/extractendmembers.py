@@ -6,8 +6,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
@@ -63,9 +61,8 @@ class ExtractEndmembersAlgorithm(DiffUnmixAlgorithm):
         return self.tr("hyperspectral,endmember,vca,library,spectra,extraction").split(",")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
-        self.add(QgsProcessingParameterNumber(self.ENDMEMBERS, self.label(self.ENDMEMBERS),
-                                              type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.add_input()
+        self.add_endmember_count()
         self.add(QgsProcessingParameterEnum(self.METHOD, self.label(self.METHOD),
                                             options=[self.tr(t) for _, t in self.METHODS], defaultValue=0))
         self.add_library()

@@ -6,7 +6,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterFile,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
@@ -46,7 +45,7 @@ class FclsAlgorithm(DiffUnmixAlgorithm):
         return self.tr("hyperspectral,abundance,fcls,least squares,baseline").split(",")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
+        self.add_input()
         self.add(QgsProcessingParameterFile(self.ENDMEMBERS_CSV, self.label(self.ENDMEMBERS_CSV), extension="csv"))
         self.add_bands()
         self.add_rgb()

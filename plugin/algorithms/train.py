@@ -6,7 +6,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
@@ -63,9 +62,8 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
         return self.tr("hyperspectral,unmixing,training,model,diffusion,checkpoint").split(",")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
-        self.add(QgsProcessingParameterNumber(self.ENDMEMBERS, self.label(self.ENDMEMBERS),
-                                              type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.add_input()
+        self.add_endmember_count()
         self.add(QgsProcessingParameterRasterLayer(self.REFERENCE_ABUNDANCES, self.label(self.REFERENCE_ABUNDANCES),
                                                    optional=True))
         self.add_quality()

@@ -11,8 +11,6 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
@@ -88,9 +86,8 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
         return self.tr("hyperspectral,unmixing,endmember,abundance,vca,fcls,diffusion,spectral").split(",")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT)))
-        self.add(QgsProcessingParameterNumber(self.ENDMEMBERS, self.label(self.ENDMEMBERS),
-                                              type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.add_input()
+        self.add_endmember_count()
         self.add(QgsProcessingParameterEnum(self.METHOD, self.label(self.METHOD),
                                             options=[self.tr(t) for _, t in self.METHODS], defaultValue=0))
         self.add_quality()

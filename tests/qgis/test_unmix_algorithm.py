@@ -9,34 +9,13 @@ import pytest
 from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
-    QgsProcessingFeedback,
     QgsProcessingOutputLayerDefinition,
     QgsRasterLayer,
 )
+from qgisutil import RecordingFeedback
 from scipy.optimize import linear_sum_assignment
 
 pytestmark = pytest.mark.usefixtures("diffunmix_plugin")
-
-
-class RecordingFeedback(QgsProcessingFeedback):
-    """A real feedback that also keeps what the algorithm reported."""
-
-    def __init__(self, cancel_after_progress=None):
-        super().__init__()
-        self.infos, self.errors, self.progresses = [], [], []
-        self.cancel_after_progress = cancel_after_progress
-        self.progressChanged.connect(self._on_progress)
-
-    def _on_progress(self, value):
-        self.progresses.append(value)
-        if self.cancel_after_progress is not None and value >= self.cancel_after_progress:
-            self.cancel()
-
-    def pushInfo(self, info):  # noqa: N802
-        self.infos.append(info)
-
-    def reportError(self, error, fatalError=False):  # noqa: N802, N803
-        self.errors.append(error)
 
 
 def run(params, feedback=None):
