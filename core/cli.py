@@ -1,7 +1,8 @@
 """Engine command line: ``python -m core <command> …`` (run from the repo root).
 
-Exit status 0 on success, 2 with one line on stderr for bad input, 130 when
-cancelled (Ctrl-C). See DESIGN.md for the contract of ``unmix``/``train``/``apply``.
+Exit status 0 on success, 2 with one line on stderr for bad input (and for an
+output the system refused to write: disk full, quota), 130 when cancelled
+(Ctrl-C). See DESIGN.md for the contract of ``unmix``/``train``/``apply``.
 """
 
 from __future__ import annotations
@@ -273,3 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except MemoryError:
         print("error: out of memory", file=sys.stderr)
         return 1
+    except OSError as exc:  # the system refused a read or write (disk full, quota, I/O error)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

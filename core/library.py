@@ -44,6 +44,8 @@ _NOT_SPECTRUM = re.compile(
 _WL_COLUMNS = {"wavelength", "wavelengths", "wavelength_nm", "wavelength_um", "wl", "lambda",
                "nm", "um", "µm", "wave", "wavelength_micrometers", "wavelength_nanometers"}
 _MISSING_TEXT = {"", "nan", "na", "n/a", "null", "none"}
+#: ENVI ``wavelength units`` that are not wavelengths (wavenumbers, frequencies, band indices).
+_NOT_WAVELENGTH_UNITS = re.compile(r"wavenumber|cm|hz|^\s*index\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -153,7 +155,7 @@ def parse_envi_header(text: str, name: str = "header") -> dict:
         if body.startswith("{", start):
             end = body.find("}", start)
             if end < 0:
-                raise UnmixError(f"{name}: malformed ENVI header, unclosed '{{' in '{key}'")
+                raise UnmixError(f"{name}: malformed ENVI header, unclosed '{{' in '{_shown(key)}'")
             out[key] = body[start + 1:end]
             pos = end + 1
         else:
@@ -172,7 +174,8 @@ def _header_int(h: dict, key: str, name: str, default: Optional[int] = None) -> 
     try:
         return int(h[key].split()[0])
     except (ValueError, IndexError):
-        raise UnmixError(f"{name}: malformed ENVI header, '{key} = {h[key]}' is not an integer") from None
+        raise UnmixError(
+            f"{name}: malformed ENVI header, '{_shown(key)} = {_shown(h[key])}' is not an integer") from None
 
 
 def _header_number(h: dict, key: str) -> Optional[float]:
@@ -188,7 +191,7 @@ def _header_floats(h: dict, key: str, name: str, n: int) -> Optional[np.ndarray]
     try:
         vals = np.array([float(v) for v in h[key].split(",") if v.strip()], dtype=np.float64)
     except ValueError:
-        raise UnmixError(f"{name}: malformed ENVI header, non-numeric value in '{key}'") from None
+        raise UnmixError(f"{name}: malformed ENVI header, non-numeric value in '{_shown(key)}'") from None
     if vals.size != n:
         raise UnmixError(f"{name}: '{key}' has {vals.size} values, expected {n} (samples)")
     return vals
@@ -218,7 +221,7 @@ def _read_envi(hdr: Path, data: Path, max_missing_fraction: float) -> SpectralLi
     n_bands = _header_int(h, "samples", name)  # library: samples = bands
     n_spec = _header_int(h, "lines", name)  # library: lines = spectra
     if _header_int(h, "bands", name, default=1) != 1:
-        raise UnmixError(f"{name}: bands = {h['bands']}; an ENVI spectral library has bands = 1")
+        raise UnmixError(f"{name}: bands = {_shown(h['bands'])}; an ENVI spectral library has bands = 1")
     code = _header_int(h, "data type", name)
     if code not in _ENVI_DTYPES:
         raise UnmixError(f"{name}: unsupported ENVI data type {code}")
@@ -227,26 +230,41 @@ def _read_envi(hdr: Path, data: Path, max_missing_fraction: float) -> SpectralLi
     order = ">" if _header_int(h, "byte order", name, default=0) == 1 else "<"
     dtype = np.dtype(order + _ENVI_DTYPES[code])
     offset = _header_int(h, "header offset", name, default=0)
+    if offset < 0:
+        raise UnmixError(f"{name}: malformed ENVI header, 'header offset = {offset}' is negative")
     expected = offset + n_spec * n_bands * dtype.itemsize
     size = data.stat().st_size
     if size != expected:
         raise UnmixError(f"{data.name}: file size {size} bytes does not match the header "
                          f"({n_spec} spectra x {n_bands} bands x {dtype.itemsize} bytes + {offset})")
     # with bands = 1, bsq / bil / bip all store spectrum after spectrum
-    raw = np.fromfile(data, dtype=dtype, count=n_spec * n_bands, offset=offset)
-    spectra = raw.reshape(n_spec, n_bands).astype(np.float64)
+    try:
+        raw = np.fromfile(data, dtype=dtype, count=n_spec * n_bands, offset=offset)
+    except OSError as exc:
+        raise UnmixError(f"{data.name}: cannot read ({exc.strerror or exc})") from None
+    with np.errstate(invalid="ignore"):  # signalling NaNs in the file
+        spectra = raw.reshape(n_spec, n_bands).astype(np.float64)
     missing = ~np.isfinite(spectra) | (spectra < MISSING_BELOW)
     ignore, scale = _header_number(h, "data ignore value"), _header_number(h, "reflectance scale factor")
     if ignore is not None:
         missing |= np.isclose(spectra, ignore, rtol=1e-6, atol=0.0)
     if scale is not None and scale > 0 and scale != 1.0:
-        spectra = spectra / scale
+        with np.errstate(over="ignore"):
+            spectra = spectra / scale
+        missing |= ~np.isfinite(spectra)  # a tiny scale factor overflows
 
     names = _envi_names(h, n_spec)
     wl = _header_floats(h, "wavelength", name, n_bands)
     fwhm = _header_floats(h, "fwhm", name, n_bands)
-    factor = _units_scale(h.get("wavelength units", ""), wl)
-    wl = None if wl is None else wl * factor
+    units = h.get("wavelength units", "")
+    if wl is not None and _NOT_WAVELENGTH_UNITS.search(units):
+        raise UnmixError(f"{name}: wavelength units '{units.strip()}' are not supported "
+                         f"(the library needs wavelengths in nm or µm)")
+    factor = _units_scale(units, wl)
+    with np.errstate(over="ignore", invalid="ignore"):
+        wl = None if wl is None else wl * factor
+    if wl is not None and not np.all(np.isfinite(wl) & (wl > 0)):
+        raise UnmixError(f"{name}: wavelengths must be positive, finite numbers")
     fwhm = None if fwhm is None else fwhm * factor
     return _finish(names, wl, spectra, missing, fwhm, str(data), name, max_missing_fraction)
 
@@ -288,6 +306,12 @@ def _finish(names: list, wl: Optional[np.ndarray], spectra: np.ndarray, missing:
                            {"not_spectra": n_not, "missing": int(bad.sum()), "filled": int(rows.size)})
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` as quoted in a one-line message: control characters as ``?``, at most ``limit`` characters."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
     name = path.name
     try:
@@ -299,20 +323,26 @@ def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
     if not lines:
         raise UnmixError(f"{name}: empty library (no header row)")
     delim = next((d for d in ",;\t" if d in lines[0][1]), ",")
-    rows = list(csv.reader([ln for _, ln in lines], delimiter=delim))
+    try:
+        rows = list(csv.reader([ln for _, ln in lines], delimiter=delim))
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+        raise UnmixError(f"{name}: malformed CSV ({exc})") from None
     header = [c.strip() for c in rows[0]]
     first = re.sub(r"[\(\[].*?[\)\]]", "", header[0]).strip().lower().replace(" ", "_")
     is_band = first in ("band", "band_number", "channel", "bands")
     if not is_band and first not in _WL_COLUMNS:
         raise UnmixError(f"{name}: no wavelength column; the first header cell must be "
-                         f"'wavelength', 'wavelength_nm', 'wl', 'lambda' or 'band' (got '{header[0]}')")
+                         f"'wavelength', 'wavelength_nm', 'wl', 'lambda' or 'band' (got '{_shown(header[0])}')")
     if len(header) < 2:
         raise UnmixError(f"{name}: empty library (no spectrum column)")
     if len(rows) < 2:
         raise UnmixError(f"{name}: empty library (no data rows)")
     values = np.empty((len(rows) - 1, len(header)), dtype=np.float64)
     try:  # fast path; on failure the loop finds the offending row / cell
-        values[:] = np.array(rows[1:], dtype=np.float64)
+        fast = np.array(rows[1:], dtype=np.float64)
+        if fast.shape != values.shape:  # rows of one wrong length would broadcast
+            raise ValueError("ragged")
+        values[:] = fast
         slow = ()
     except ValueError:
         slow = rows[1:]
@@ -328,7 +358,7 @@ def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
                 if c > 0 and cell.lower() in _MISSING_TEXT:
                     values[r, c] = np.nan
                 else:
-                    raise UnmixError(f"{name}, line {lineno}: non-numeric value '{cell}'") from None
+                    raise UnmixError(f"{name}, line {lineno}: non-numeric value '{_shown(cell)}'") from None
     x = values[:, 0]
     if not np.all(np.isfinite(x)):
         raise UnmixError(f"{name}: the wavelength column has missing values")
@@ -338,9 +368,10 @@ def _read_csv(path: Path, max_missing_fraction: float) -> SpectralLibrary:
     if not is_band:
         unit = header[0].lower()
         hint = "um" if any(u in unit for u in ("um", "µm", "micro")) else ("nm" if "nm" in unit else "")
-        wl = x * _units_scale(hint, x)
-        if np.any(wl <= 0):
-            raise UnmixError(f"{name}: wavelengths must be positive")
+        with np.errstate(over="ignore"):
+            wl = x * _units_scale(hint, x)
+        if not np.all(np.isfinite(wl) & (wl > 0)):
+            raise UnmixError(f"{name}: wavelengths must be positive, finite numbers")
     names = [h or f"spectrum {i + 1}" for i, h in enumerate(header[1:])]
     return _finish(names, wl, spectra, missing, None, str(path), name, max_missing_fraction)
 
@@ -480,6 +511,7 @@ def write_csv(path: PathLike, spectra: np.ndarray, names: Sequence[str],
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as exc:
         raise UnmixError(f"cannot write {out}: {exc.strerror}") from None
+    failure = None
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n")
@@ -487,10 +519,16 @@ def write_csv(path: PathLike, spectra: np.ndarray, names: Sequence[str],
             for j in range(b):
                 w.writerow([first[j], *[format(v, ".8g") for v in s[:, j]]])
         os.replace(tmp, out)
+    except OSError as exc:  # disk full, quota, I/O error
+        failure = f"cannot write {out}: {exc.strerror or exc} (is the disk full?)"
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    if failure is not None:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise UnmixError(failure)
     return out
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -101,6 +103,30 @@ class StagedOutputs:
                         pass
 
 
+#: Held by the full engine's runs. They seed and draw from torch's global random generator (network
+#: initialisation, DDIM noise) and set torch's thread count, so two runs at once in one process (the
+#: QGIS task manager runs Processing algorithms in parallel) would change each other's results.
+_ENGINE_LOCK = threading.Lock()
+
+
+@contextmanager
+def engine_turn(progress=None):
+    """Wait until no other full-engine run of this process is running, then hold the engine.
+
+    The wait can be cancelled through ``progress``. On a CPU the engine already uses every core
+    and on a GPU the device is shared, so taking turns costs little over running together.
+    """
+    prog = ensure(progress)
+    if not _ENGINE_LOCK.acquire(blocking=False):
+        prog.info("waiting for another full-engine run in this process to finish")
+        while not _ENGINE_LOCK.acquire(timeout=0.2):
+            prog.check()
+    try:
+        yield
+    finally:
+        _ENGINE_LOCK.release()
+
+
 def require_torch() -> None:
     """The deep engine needs PyTorch; say how to get it when it is missing."""
     import importlib.util
@@ -182,6 +208,16 @@ def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarr
     return keep[order]
 
 
+def has_valid_pixel(reader, progress=None) -> bool:
+    """Whether the raster holds at least one valid pixel (stops at the first window that has one)."""
+    prog = ensure(progress)
+    for x, y, w, h in reader.windows(max_pixels=1 << 18):
+        prog.check()
+        if reader.read(x, y, w, h)[1].any():
+            return True
+    return False
+
+
 def resolve_p(Y: np.ndarray, requested: int, seed: int) -> (int, Optional[int]):
     """The number of endmembers: as requested, or estimated by HySime when 0."""
     from .endmembers import hysime
@@ -210,9 +246,10 @@ def load_library_for(path: Optional[str], wavelengths_nm, fwhm_nm, n_bands: int)
     if wavelengths_nm is not None and lib.wavelengths_nm is not None:
         return resample(lib, wavelengths_nm, fwhm_nm)
     if lib.spectra.shape[1] != n_bands:
+        which = "the raster has" if wavelengths_nm is None else "the library has"
         raise UnmixError(
             f"library {os.path.basename(path)} has {lib.spectra.shape[1]} bands but the raster has "
-            f"{n_bands} and no wavelengths to resample by")
+            f"{n_bands}, and {which} no wavelengths to resample by")
     return lib
 
 
@@ -343,11 +380,18 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
             f"got {opts.endmembers}")
     if opts.method == "full" or opts.model:
         require_torch()
+        if opts.model:  # a saved model samples nothing: refuse an empty raster before it runs
+            from .raster import RasterReader
+
+            with RasterReader(input_path, bands=bands) as reader:
+                if not has_valid_pixel(reader, prog):
+                    raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
         from .engine_run import run_full  # torch is imported only here
 
-        return run_full(input_path, abundances_path, endmembers_path, opts, plot_path,
-                        report_path, residual_path, prog, info, bands, wl, fwhm, t0,
-                        uncertainty_path=uncertainty_path)
+        with engine_turn(prog):
+            return run_full(input_path, abundances_path, endmembers_path, opts, plot_path,
+                            report_path, residual_path, prog, info, bands, wl, fwhm, t0,
+                            uncertainty_path=uncertainty_path)
 
     from .fcls import fcls
     from .raster import RasterReader, RasterWriter
@@ -405,9 +449,10 @@ def finish_outputs(staged: StagedOutputs, input_path: str, info, bands, wl, E, n
 
     write_csv(staged.path("E"), E, names, wavelengths_nm=wl)
     if staged.path("plot"):
-        plot_endmembers(staged.path("plot"), E, names, wl, library=lib_match,
-                        library_names=names if lib_match is not None else None,
-                        title=f"DiffUnmix endmembers — {os.path.basename(input_path)}")
+        with _disk_errors(staged.finals["plot"]):
+            plot_endmembers(staged.path("plot"), E, names, wl, library=lib_match,
+                            library_names=names if lib_match is not None else None,
+                            title=f"DiffUnmix endmembers — {os.path.basename(input_path)}")
     timings["total_s"] = time.perf_counter() - t0
     report = {
         "diffunmix_version": __version__,
@@ -428,12 +473,28 @@ def finish_outputs(staged: StagedOutputs, input_path: str, info, bands, wl, E, n
     }
     report.update(extra or {})
     if staged.path("report"):
-        with open(staged.path("report"), "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2, default=_json_default)
+        with _disk_errors(staged.finals["report"]):
+            with open(staged.path("report"), "w", encoding="utf-8") as fh:
+                json.dump(report, fh, indent=2, default=_json_default)
     return UnmixResult(names=list(names), p=p, abundances_path=staged.finals["A"],
                        endmembers_path=staged.finals["E"], plot_path=staged.finals.get("plot"),
                        report_path=staged.finals.get("report"), residual_path=staged.finals.get("res"),
                        endmembers=np.asarray(E), wavelengths_nm=wl, report=report)
+
+
+class _disk_errors:  # noqa: N801 (a context manager)
+    """Turn an ``OSError`` while writing ``path`` (disk full, quota, I/O error) into a one-line UnmixError."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None and issubclass(exc_type, OSError):
+            raise UnmixError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from None
+        return False
 
 
 def _json_default(o):

@@ -183,6 +183,14 @@ def block_windows(width: int, height: int, block_size: tuple, max_pixels: int) -
             yield x, y, min(wx, width - x), min(wy, height - y)
 
 
+def _read_failure(path: str, detail: str) -> str:
+    """One-line message for a read GDAL could not complete (GDAL's own text, without the path)."""
+    detail = " ".join(str(detail or "").split())
+    if detail.startswith(path):
+        detail = detail[len(path):].lstrip(" ,:")
+    return f"cannot read {path}: the file is truncated or corrupted" + (f" ({detail})" if detail else "")
+
+
 class RasterReader:
     """Windowed reader of a band subset, scaled to float32.
 
@@ -242,11 +250,12 @@ class RasterReader:
         Returns:
             ``(cube, valid)``: cube ``(B, h, w)`` float32 ``raw*scale+offset``, NaN in
             every band where invalid; valid ``(h, w)`` bool, False where any selected
-            band holds its nodata (compared on raw values) or a non-finite value, or
-            the dataset mask says so.
+            band holds its nodata (compared on raw values) or a non-finite value (NaN,
+            ±Inf), or the dataset mask says so.
 
         Raises:
             ValueError: Window outside the raster, or reader closed.
+            UnmixError: GDAL cannot read the window (truncated or corrupted file).
         """
         if self._ds is None:
             raise ValueError("RasterReader is closed")
@@ -256,15 +265,26 @@ class RasterReader:
         ysize = h - yoff if ysize is None else int(ysize)
         if xoff < 0 or yoff < 0 or xsize <= 0 or ysize <= 0 or xoff + xsize > w or yoff + ysize > h:
             raise ValueError(f"window {(xoff, yoff, xsize, ysize)} outside raster {w}x{h}")
-        raw = self._ds.ReadAsArray(xoff, yoff, xsize, ysize, band_list=[int(b) + 1 for b in self.bands])
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            raw = self._ds.ReadAsArray(xoff, yoff, xsize, ysize, band_list=[int(b) + 1 for b in self.bands])
+            mask = None
+            if self._use_mask:
+                mask_band = self._ds.GetRasterBand(int(self.bands[0]) + 1).GetMaskBand()
+                mask = mask_band.ReadAsArray(xoff, yoff, xsize, ysize)
+        except RuntimeError as exc:  # truncated or corrupted file: GDAL fails on the damaged block
+            raise UnmixError(_read_failure(self.info.path, str(exc))) from None
+        finally:
+            gdal.PopErrorHandler()
+        if raw is None:
+            raise UnmixError(_read_failure(self.info.path, gdal.GetLastErrorMsg()))
         raw = raw.reshape(len(self.bands), ysize, xsize)
         invalid = np.zeros((ysize, xsize), bool)
         for i, nd in enumerate(self._nodata):
             if nd is not None:
                 invalid |= _raw_equals(raw[i], nd)
-        if self._use_mask:
-            mask_band = self._ds.GetRasterBand(int(self.bands[0]) + 1).GetMaskBand()
-            invalid |= mask_band.ReadAsArray(xoff, yoff, xsize, ysize) == 0
+        if mask is not None:
+            invalid |= mask == 0
         cube = raw.astype(np.float32)
         del raw
         if np.any(self._scale != 1.0) or np.any(self._offset != 0.0):
@@ -316,6 +336,42 @@ def check_output_dir(path) -> str:
     except OSError as exc:
         raise UnmixError(f"cannot write to output folder: {path} ({exc.strerror or exc})") from None
     return path
+
+
+class _gdal_errors:  # noqa: N801 (used as a context manager)
+    """Collect GDAL errors of a block instead of printing them.
+
+    GDAL reports a failed write of cached blocks (disk full) while closing the
+    dataset, where Python cannot raise; :meth:`check` raises the first one.
+    """
+
+    def __init__(self):
+        self.messages = []
+
+    def _handler(self, level, code, message):
+        if level >= gdal.CE_Failure:
+            self.messages.append(str(message))
+            gdal.ErrorReset()  # else the bindings raise it, from a destructor too ("Exception ignored in ...")
+
+    def __enter__(self) -> "_gdal_errors":
+        gdal.PushErrorHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gdal.PopErrorHandler()
+
+    def check(self) -> None:
+        if self.messages:
+            raise RuntimeError(self.messages[0])
+
+
+def write_failure(path: str, exc: BaseException) -> str:
+    """One-line message for an output that could not be written (disk full, quota, I/O error)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        reason = " ".join(str(exc).split()).replace(path, "").strip(" :,") or type(exc).__name__
+    return f"cannot write {path}: {reason} (is the disk full?)"
 
 
 def _tile(block: int, size: int) -> int:
@@ -409,6 +465,8 @@ class RasterWriter:
 
         Raises:
             ValueError: Wrong band count, window outside the raster, or writer closed.
+            UnmixError: The system refused the write (disk full, quota, I/O error); the
+                temporary file is then already discarded.
         """
         if self._ds is None:
             raise ValueError("RasterWriter is closed")
@@ -420,16 +478,39 @@ class RasterWriter:
         if xoff < 0 or yoff < 0 or xoff + w > self.width or yoff + h > self.height:
             raise ValueError(f"window {(xoff, yoff, w, h)} outside {self.width}x{self.height}")
         arr = np.ascontiguousarray(np.where(np.isfinite(arr), arr, np.float32(self.nodata)), dtype=np.float32)
-        self._ds.WriteRaster(int(xoff), int(yoff), w, h, arr.tobytes(), buf_type=gdal.GDT_Float32,
-                             band_list=list(range(1, c + 1)))
+        self._guarded(lambda: self._ds.WriteRaster(int(xoff), int(yoff), w, h, arr.tobytes(),
+                                                   buf_type=gdal.GDT_Float32, band_list=list(range(1, c + 1))))
+
+    def _release(self) -> None:
+        self._ds.FlushCache()
+        self._ds = None  # closes the file (GTiff writes its directory here)
+
+    def _guarded(self, action) -> None:
+        """Run a GDAL write; when it fails (disk full, quota, I/O error) discard the file, raise UnmixError.
+
+        GDAL writes cached blocks at any later write and at close, so every one is guarded.
+        """
+        failure = None
+        try:
+            with _gdal_errors() as errors:
+                action()
+            errors.check()
+        except (RuntimeError, OSError) as exc:
+            failure = write_failure(self.path, exc)
+        if failure is not None:  # raised here, not in the handler, so the failed call's frames are freed
+            self.abort()
+            raise UnmixError(failure)
 
     def close(self) -> None:
-        """Flush, close and rename the file onto its final path (no-op once done)."""
+        """Flush, close and rename the file onto its final path (no-op once done).
+
+        Raises:
+            UnmixError: The system refused the write (disk full, ...); nothing is renamed.
+        """
         if self._done:
             return
         try:
-            self._ds.FlushCache()
-            self._ds = None  # closes the file
+            self._guarded(self._release)
             os.replace(self.tmp_path, self.path)
             aux, old_aux = self.tmp_path + ".aux.xml", self.path + ".aux.xml"
             if os.path.exists(aux):
@@ -445,7 +526,9 @@ class RasterWriter:
         """Discard the temporary file; the final path is not touched (no-op once done)."""
         if self._done:
             return
-        self._done, self._ds = True, None
+        self._done = True
+        with _gdal_errors():  # closing after a failed write fails again: nothing more to report
+            self._ds = None
         for p in (self.tmp_path, self.tmp_path + ".aux.xml"):
             if os.path.exists(p):
                 os.remove(p)

@@ -59,13 +59,18 @@ def _unit_factor(units: Optional[str], values: np.ndarray) -> Optional[float]:
 
 def _to_nm(values, units, count: int, fwhm=None) -> tuple:
     """Validate and convert a wavelength (and FWHM) vector; ``(wl, fwhm)`` or Nones."""
-    if values is None or len(values) != count or not np.all(np.isfinite(values)):
-        return None, None
+    if values is None or len(values) != count or not np.all(np.isfinite(values) & (values > 0)):
+        return None, None  # malformed, or not wavelengths (negative, zero)
     f = _unit_factor(units, values)
     if f is None:
         return None, None
-    ok_fwhm = fwhm is not None and len(fwhm) == count and np.all(np.isfinite(fwhm))
-    return values * f, (np.asarray(fwhm, np.float64) * f if ok_fwhm else None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        nm = np.asarray(values, np.float64) * f
+        fw = None if fwhm is None else np.asarray(fwhm, np.float64) * f
+    if not np.all(np.isfinite(nm)):
+        return None, None
+    ok_fwhm = fw is not None and len(fw) == count and np.all(np.isfinite(fw) & (fw >= 0))
+    return nm, (fw if ok_fwhm else None)
 
 
 def _from_bands(bands: list) -> tuple:

@@ -80,10 +80,12 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
         self.require_torch()
         from ...core.pipeline import UnmixOptions
 
-        def train(*args, **kwargs):  # the import needs torch: inside run_core's error handling
+        def train(input_path, model_path, opts, progress, reference):  # the import needs torch: inside run_core
             from ...core.engine_run import train_model
+            from ...core.pipeline import engine_turn
 
-            return train_model(*args, **kwargs)
+            with engine_turn(progress):  # one full-engine run at a time in this process
+                return train_model(input_path, model_path, opts, progress, reference)
 
         options = UnmixOptions(
             endmembers=self.parameterAsInt(parameters, self.ENDMEMBERS, context),

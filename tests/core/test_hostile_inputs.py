@@ -1,0 +1,479 @@
+"""Broken and hostile inputs end to end, through the CLI and the full engine: malformed spectral
+libraries; degenerate rasters (1×1, 1×5000 and 5000×1, ±Inf pixels, a constant image, unsorted
+wavelengths in µm, one band, all nodata); a full disk while the outputs are written.
+
+Every case gives a valid result or exit status 2 with one ``error:`` line, and never leaves a
+partial file behind nor changes an existing output.
+
+The full engine is fitted here with its iteration counts cut (``tiny_engine``): the code path is
+the one of ``--quality fast`` (the same networks, fitting loops, calibration and tiling), only
+shorter. Inference of the full engine also runs from a saved model (``model``): an unfitted engine
+saved as a real checkpoint, with the HybridSTU correction and the DDIM refinement switched on.
+"""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from osgeo import gdal
+
+from core.cli import main
+from core.library import bundled_library_path, read_library, resample
+from core.raster import read_cube
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WL = np.linspace(450.0, 2400.0, 20)  # a 20-band sensor
+NAMES = ("Lawn_Grass GDS91 green", "Concrete GDS375 Lt Gry Road", "Hematite GDS27")
+NODATA_OUT = -9999.0
+OUTPUTS = ["abundances.tif", "endmembers.csv", "endmembers.png", "report.json"]
+
+torch.set_num_threads(2)
+
+
+# ------------------------------------------------------------------ helpers and fixtures
+@pytest.fixture(scope="module")
+def spectra():
+    """Three bundled-library spectra at the 20 bands: (names, E (3, 20))."""
+    lib = resample(read_library(bundled_library_path()), WL)
+    idx = [lib.names.index(n) for n in NAMES]
+    return list(NAMES), lib.spectra[idx]
+
+
+def abundances(h, w, seed=0):
+    """Dirichlet abundances (3, h, w) whose first three pixels (row-major) are pure."""
+    rng = np.random.default_rng(seed)
+    A = rng.dirichlet(np.ones(3), size=h * w).T
+    if h * w >= 3:
+        A[:, :3] = np.eye(3)
+    return A.reshape(3, h, w)
+
+
+def write_scene(path, E, h, w, seed=0, **kw):
+    """A noise-free mixture raster (GeoTIFF, 20 bands with wavelengths); returns its abundances."""
+    from testutil import make_mixture_raster
+
+    A = abundances(h, w, seed)
+    make_mixture_raster(path, E, A, wavelengths=WL, **kw)
+    return A
+
+
+def cli(args, capsys):
+    """``python -m core`` in process: (exit status, stderr lines)."""
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr().err.strip().splitlines()
+
+
+def refused(args, capsys, match):
+    """Exit status 2 and exactly one stderr line, an ``error:`` containing ``match``."""
+    rc, err = cli(args, capsys)
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:"), (rc, err)
+    assert match in err[0], err
+    return err[0]
+
+
+def module(*args, timeout=120, **kw):
+    """``python -m core ARGS`` as a separate process."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env, **kw)
+
+
+def snapshot(folder):
+    """Every file in ``folder`` (hidden ones too) with its bytes."""
+    return {n: (folder / n).read_bytes() for n in sorted(os.listdir(folder))}
+
+
+def check_abundances(path, h, w, invalid=None):
+    """Abundances on the simplex where valid, nodata elsewhere; returns (P, h, w)."""
+    A = gdal.Open(str(path)).ReadAsArray().reshape(-1, h, w)
+    invalid = np.zeros((h, w), bool) if invalid is None else invalid
+    assert np.all(A[:, invalid] == NODATA_OUT)
+    ok = A[:, ~invalid]
+    assert np.all(np.isfinite(ok)) and ok.min() >= -1e-6
+    np.testing.assert_allclose(ok.sum(0), 1.0, atol=1e-4)
+    return A
+
+
+@pytest.fixture
+def tiny_engine(monkeypatch):
+    """The full engine's ``fast`` preset with its iteration counts cut to a few."""
+    from core.engine import EngineConfig
+    from core.training import FitConfig
+
+    preset = EngineConfig.preset.__func__
+
+    def tiny(cls, quality="default"):
+        cfg = preset(cls, "fast")
+        cfg.fit = {**FitConfig.from_dict(cfg.fit).to_dict(), "hybrid_iters": 3, "unet2d_iters": 3, "unet1d_iters": 0,
+                   "pool": 8, "batch": 2, "patch": 16}
+        return cfg
+
+    monkeypatch.setattr(EngineConfig, "preset", classmethod(tiny))
+
+
+def save_model(path, E, names):
+    """An unfitted engine saved as a real checkpoint: FCLS prior + HybridSTU correction + 2 DDIM steps."""
+    from core.checkpoint import save_checkpoint
+    from core.engine import Engine, EngineConfig
+    from core.engine_run import checkpoint_payload
+    from core.models import ResUNet2DConfig
+
+    torch.manual_seed(0)
+    cfg = EngineConfig.preset("fast")
+    cfg.unet2d = ResUNet2DConfig(base=8, mults=(1, 2), time_dim=16, groups=4).to_dict()
+    eng = Engine(E.shape[1], E * 1.02, names, cfg, float(E.mean()), "cpu")
+    for p in eng.unet2d.parameters():  # a non-trivial refinement (the residual head starts at zero)
+        torch.nn.init.normal_(p, 0.0, 0.02)
+    assert eng.refine_cfg.steps_2d > 0 and float(eng.hybrid.correction) == 1.0
+    save_checkpoint(str(path), checkpoint_payload(eng, list(range(E.shape[1])), WL, {}))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def model(spectra, tmp_path_factory):
+    names, E = spectra
+    return save_model(tmp_path_factory.mktemp("model") / "model.pt", E, names)
+
+
+@pytest.fixture(scope="module")
+def scene(spectra, tmp_path_factory):
+    """A 24×24 noise-free scene: (path, A)."""
+    folder = tmp_path_factory.mktemp("scene")
+    A = write_scene(folder / "scene.tif", spectra[1], 24, 24, seed=1)
+    return folder / "scene.tif", A
+
+
+# ------------------------------------------------------------------ malformed spectral libraries
+@pytest.mark.parametrize("text, match", [
+    ("name,a,b\n500,0.1,0.2\n600,0.1,0.2\n", "no wavelength column"),
+    ("wavelength,a,b\n500,0.1,0.2\n600,0.1\n", "line 3: 2 values, the header has 3"),
+    ("wavelength,a\n500,0.1\n600,abc\n", "line 3: non-numeric value 'abc'"),
+    ("wavelength,a\n500,0.1\nabc,0.2\n", "line 3: non-numeric value 'abc'"),
+    ("wavelength_nm,a,b\n5000,0.1,0.2\n6000,0.3,0.4\n", "does not overlap the target wavelengths"),
+    ("wavelength_nm,a,b\n400,0.1,0.2\n700,0.3,0.4\n", "covers only 15% of the target bands"),
+    ("band,a,b\n1,0.1,0.2\n2,0.3,0.4\n", "has 2 bands but the raster has 20, and the library has no wavelengths"),
+])
+def test_malformed_library_is_refused_with_one_line(scene, tmp_path, capsys, text, match):
+    lib = tmp_path / "lib.csv"
+    lib.write_text(text)
+    out = tmp_path / "out"
+    refused(["unmix", scene[0], "-p", "3", "--library", lib, "--out", out, "--method", "vca-fcls", "-q"], capsys,
+            match)
+    assert os.listdir(out) == []
+
+
+def test_library_in_micrometres_names_the_endmembers_like_nanometres(scene, spectra, tmp_path, capsys):
+    lib = read_library(bundled_library_path())
+    um = tmp_path / "lib_um.csv"  # the same library, in µm, bands in reverse order
+    rows = ["wavelength_um," + ",".join(n.replace(",", " ") for n in lib.names)]
+    rows += [",".join([f"{w / 1000:.7g}", *[f"{v:.8g}" for v in lib.spectra[:, j]]])
+             for j, w in reversed(list(enumerate(lib.wavelengths_nm)))]
+    um.write_text("\n".join(rows) + "\n")
+    names = {}
+    for tag, path in (("nm", bundled_library_path()), ("um", um)):
+        rc, err = cli(["unmix", scene[0], "-p", "3", "--library", path, "--out", tmp_path / tag,
+                       "--method", "vca-fcls", "-q"], capsys)
+        assert rc == 0, err
+        names[tag] = json.load(open(tmp_path / tag / "report.json"))["endmember_names"]
+    assert sorted(names["nm"]) == sorted(spectra[0]) and names["um"] == names["nm"]
+
+
+# ------------------------------------------------------------------ degenerate rasters
+def test_one_pixel_raster(spectra, tmp_path, capsys):
+    names, E = spectra
+    path = tmp_path / "one.tif"
+    A = write_scene(path, E, 1, 1, seed=2)
+    out = tmp_path / "out"
+    for p, match in (("3", "only 1 valid pixel(s), fewer than the 3 endmembers"),
+                     ("0", "HySime needs more valid pixels (1) than bands (20)")):
+        proc = module("unmix", path, "-p", p, "--out", out, "--method", "vca-fcls", "-q")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith("error: ") and match in proc.stderr, proc.stderr
+    assert os.listdir(out) == []
+    # with given endmembers the one pixel is unmixed exactly
+    e_csv = tmp_path / "E.csv"
+    np.savetxt(e_csv, np.column_stack([WL, E.T]), delimiter=",", header="wavelength_nm," + ",".join(names),
+               comments="")
+    rc, err = cli(["fcls", path, "--endmembers-csv", e_csv, "--out", tmp_path / "A.tif"], capsys)
+    assert rc == 0, err
+    np.testing.assert_allclose(check_abundances(tmp_path / "A.tif", 1, 1), A, atol=1e-4)
+
+
+def test_one_pixel_raster_full_engine(spectra, model, tmp_path, capsys, tiny_engine):
+    path = tmp_path / "one.tif"
+    write_scene(path, spectra[1], 1, 1, seed=2)
+    refused(["unmix", path, "-p", "3", "--out", tmp_path / "fit", "--quality", "fast", "-q"], capsys,
+            "only 1 valid pixel(s), fewer than the 3 endmembers")
+    assert os.listdir(tmp_path / "fit") == []
+    rc, err = cli(["unmix", path, "--model", model, "--out", tmp_path / "applied", "-q"], capsys)
+    assert rc == 0, err
+    check_abundances(tmp_path / "applied" / "abundances.tif", 1, 1)
+
+
+def _armse(A_true, A_est):
+    from core.metrics import armse
+
+    best = min(armse(A_true.reshape(3, -1).T, A_est[list(p)].reshape(3, -1).T)
+               for p in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)))
+    return best
+
+
+def test_single_row_and_single_column_rasters_vca_fcls(spectra, tmp_path, capsys):
+    E = spectra[1]
+    row, col = tmp_path / "row.tif", tmp_path / "col.tif"
+    A_row = write_scene(row, E, 1, 5000, seed=3)
+    A_col = write_scene(col, E, 5000, 1, seed=4)
+    proc = module("unmix", row, "-p", "3", "--out", tmp_path / "r", "--method", "vca-fcls", "-q")
+    assert proc.returncode == 0, proc.stderr
+    rc, err = cli(["unmix", col, "-p", "3", "--out", tmp_path / "c", "--method", "vca-fcls", "-q"], capsys)
+    assert rc == 0, err
+    for out, A, (h, w) in ((tmp_path / "r", A_row, (1, 5000)), (tmp_path / "c", A_col, (5000, 1))):
+        assert sorted(os.listdir(out)) == OUTPUTS
+        est = check_abundances(out / "abundances.tif", h, w)
+        assert _armse(A, est) < 1e-3  # noise-free with pure pixels: exact
+
+
+def test_single_row_and_single_column_rasters_full_engine(spectra, model, tmp_path, capsys, tiny_engine):
+    E = spectra[1]
+    row, col = tmp_path / "row.tif", tmp_path / "col.tif"
+    write_scene(row, E, 1, 5000, seed=3)
+    write_scene(col, E, 5000, 1, seed=4)
+    runs = [(row, (1, 5000), ["-p", "3", "--quality", "fast"]), (col, (5000, 1), ["--model", model])]
+    for i, (path, (h, w), extra) in enumerate(runs):
+        out = tmp_path / f"o{i}"
+        rc, err = cli(["unmix", path, "--out", out, "-q", *extra], capsys)
+        assert rc == 0, err
+        assert sorted(os.listdir(out)) == OUTPUTS
+        check_abundances(out / "abundances.tif", h, w)
+
+
+def test_infinite_values_are_treated_as_nodata(spectra, model, tmp_path, capsys):
+    names, E = spectra
+    path = tmp_path / "inf.tif"
+    write_scene(path, E, 12, 12, seed=5)
+    ds = gdal.Open(str(path), gdal.GA_Update)
+    band = ds.GetRasterBand(4).ReadAsArray()
+    band[0, 5] = np.inf
+    ds.GetRasterBand(4).WriteArray(band)
+    for b in range(20):  # -inf in every band of one pixel
+        arr = ds.GetRasterBand(b + 1).ReadAsArray()
+        arr[7, 2] = -np.inf
+        ds.GetRasterBand(b + 1).WriteArray(arr)
+    ds = None
+    invalid = np.zeros((12, 12), bool)
+    invalid[0, 5] = invalid[7, 2] = True
+    e_csv = tmp_path / "E.csv"
+    np.savetxt(e_csv, np.column_stack([WL, E.T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    runs = {"vca-fcls": ["unmix", path, "-p", "3", "--out", tmp_path / "v", "--method", "vca-fcls", "-q"],
+            "model": ["unmix", path, "--model", model, "--out", tmp_path / "m", "-q"],
+            "fcls": ["fcls", path, "--endmembers-csv", e_csv, "--out", tmp_path / "f.tif"]}
+    for name, args in runs.items():
+        rc, err = cli(args, capsys)
+        assert rc == 0, (name, err)
+    for out in (tmp_path / "v" / "abundances.tif", tmp_path / "m" / "abundances.tif", tmp_path / "f.tif"):
+        check_abundances(out, 12, 12, invalid)
+    report = json.load(open(tmp_path / "v" / "report.json"))
+    assert report["valid_pixels"] == 12 * 12 - 2
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("value, full_engine", [(0.0, False), (0.25, True)])
+def test_constant_image_gives_a_result_or_a_clear_error(tmp_path, capsys, tiny_engine, value, full_engine):
+    path = tmp_path / "const.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 16, 16, 20, gdal.GDT_Float32)
+    for b in range(20):
+        ds.GetRasterBand(b + 1).Fill(value)
+    ds = None
+    runs = [["-p", "3", "--method", "vca-fcls"], ["-p", "0", "--method", "vca-fcls"]]
+    if full_engine:
+        runs.append(["-p", "3", "--quality", "fast"])
+    for i, extra in enumerate(runs):
+        out = tmp_path / f"o{i}"
+        rc, err = cli(["unmix", path, "--out", out, "-q", *extra], capsys)
+        if rc == 0:
+            check_abundances(out / "abundances.tif", 16, 16)
+            E = np.loadtxt(out / "endmembers.csv", delimiter=",", skiprows=1)
+            assert np.all(np.isfinite(E))
+        else:
+            assert rc == 2 and len(err) == 1 and err[0].startswith("error:"), err
+            assert os.listdir(out) == []
+
+
+def _write_envi(path, cube, header_extra):
+    """A float32 BSQ ENVI raster written by hand (``cube`` (B, H, W))."""
+    b, h, w = cube.shape
+    cube.astype("<f4").tofile(path)
+    path.with_suffix(".hdr").write_text(f"ENVI\nsamples = {w}\nlines = {h}\nbands = {b}\nheader offset = 0\n"
+                                        f"file type = ENVI Standard\ndata type = 4\ninterleave = bsq\n"
+                                        f"byte order = 0\n{header_extra}")
+    return path
+
+
+def test_unsorted_wavelengths_in_micrometres_match_sorted_nanometres(spectra, tmp_path, capsys):
+    names, E = spectra
+    sorted_nm = tmp_path / "sorted.tif"
+    write_scene(sorted_nm, E, 16, 16, seed=6)
+    cube = read_cube(str(sorted_nm))[0]
+    perm = np.random.default_rng(0).permutation(20)
+    shuffled = _write_envi(tmp_path / "shuffled.img", cube[perm],
+                           "wavelength units = Micrometers\nwavelength = {"
+                           + ", ".join(f"{w / 1000:.9f}" for w in WL[perm]) + "}\n")
+    results = {}
+    for tag, path in (("nm", sorted_nm), ("um", shuffled.with_suffix(".hdr"))):
+        rc, err = cli(["unmix", path, "-p", "3", "--library", bundled_library_path(), "--out", tmp_path / tag,
+                       "--method", "vca-fcls", "-q"], capsys)
+        assert rc == 0, err
+        report = json.load(open(tmp_path / tag / "report.json"))
+        A = check_abundances(tmp_path / tag / "abundances.tif", 16, 16)
+        csv_rows = np.loadtxt(tmp_path / tag / "endmembers.csv", delimiter=",", skiprows=1)
+        results[tag] = (report["endmember_names"], A, csv_rows)
+    names_nm, A_nm, csv_nm = results["nm"]
+    names_um, A_um, csv_um = results["um"]
+    assert sorted(names_nm) == sorted(names) and sorted(names_um) == sorted(names)
+    order = [names_um.index(n) for n in names_nm]
+    np.testing.assert_allclose(A_um[order], A_nm, atol=1e-4)
+    np.testing.assert_allclose(csv_um[:, 0], WL[perm], atol=1e-3)  # in nm, in the raster's band order
+    np.testing.assert_allclose(csv_um[:, 1:][:, order], csv_nm[perm, 1:], atol=1e-4)
+
+
+def test_truncated_raster_is_refused_with_one_line(spectra, tmp_path, capsys):
+    path = tmp_path / "scene.tif"
+    write_scene(path, spectra[1], 64, 64, seed=9)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.tif"  # a broken download: the header is there, half the strips are not
+    cut.write_bytes(data[: len(data) // 2])
+    e_csv = tmp_path / "E.csv"
+    np.savetxt(e_csv, np.column_stack([WL, spectra[1].T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    out = tmp_path / "o"
+    for args in (["unmix", cut, "-p", "3", "--out", out, "--method", "vca-fcls", "-q"],
+                 ["fcls", cut, "--endmembers-csv", e_csv, "--out", out / "A.tif"], ["count", cut]):
+        line = refused(args, capsys, f"cannot read {cut}: the file is truncated or corrupted")
+        assert line.count(str(cut)) == 1
+    assert os.listdir(out) == []
+
+
+def test_one_band_raster_is_refused_by_every_command(spectra, tmp_path, capsys, tiny_engine):
+    from testutil import make_mixture_raster
+
+    path = tmp_path / "one_band.tif"
+    make_mixture_raster(path, spectra[1][:, :1], abundances(8, 8))
+    e_csv = tmp_path / "E.csv"
+    np.savetxt(e_csv, np.column_stack([WL, spectra[1].T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    for args in (["unmix", path, "-p", "2", "--out", tmp_path / "o", "--quality", "fast", "-q"],
+                 ["fcls", path, "--endmembers-csv", e_csv, "--out", tmp_path / "o" / "A.tif"],
+                 ["count", path], ["extract", path, "-p", "2", "--out", tmp_path / "o" / "E.csv"],
+                 ["train", path, "-p", "2", "--out", tmp_path / "o" / "m.pt", "--quality", "fast", "-q"]):
+        refused(args, capsys, "input raster has 1 band")
+    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
+
+
+def test_all_nodata_raster_is_refused_by_every_command(spectra, model, tmp_path, capsys, tiny_engine):
+    from testutil import make_mixture_raster
+
+    path = tmp_path / "nodata.tif"
+    make_mixture_raster(path, np.full((3, 20), -5.0), np.full((3, 10, 10), 1 / 3), nodata=-5.0,
+                        wavelengths=WL)
+    e_csv = tmp_path / "E.csv"
+    np.savetxt(e_csv, np.column_stack([WL, spectra[1].T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    out = tmp_path / "o"
+    for args in (["unmix", path, "-p", "3", "--out", out, "--quality", "fast", "-q"],
+                 ["unmix", path, "--model", model, "--out", out, "-q"],  # a model used to write an empty result
+                 ["fcls", path, "--endmembers-csv", e_csv, "--out", out / "A.tif"],
+                 ["count", path]):
+        refused(args, capsys, "input raster has no valid pixels (all nodata or NaN)")
+    assert os.listdir(out) == []
+
+
+# ------------------------------------------------------------------ a full disk
+ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
+
+
+@pytest.fixture(scope="module")
+def disk_scene(spectra, tmp_path_factory):
+    """A 48×48 scene."""
+    folder = tmp_path_factory.mktemp("disk")
+    write_scene(folder / "scene.tif", spectra[1], 48, 48, seed=7)
+    return folder / "scene.tif"
+
+
+def _previous_run(scene_path, folder, capsys, extra=("--method", "vca-fcls")):
+    """Outputs of a finished run in ``folder``; returns their snapshot."""
+    rc, err = cli(["unmix", scene_path, "-p", "3", "--out", folder, "-q", *extra], capsys)
+    assert rc == 0, err
+    assert sorted(os.listdir(folder)) == OUTPUTS
+    return snapshot(folder)
+
+
+def _gdal_full(name):
+    """Emulate GDAL's report of a full disk: a CE_Failure error instead of the call."""
+
+    def failing(self, *args, **kwargs):
+        gdal.Error(gdal.CE_Failure, gdal.CPLE_FileIO, f"_tiffWriteProc:{ENOSPC}")
+        return gdal.CE_Failure
+
+    return failing
+
+
+class _FullCsvWriter:
+    def __init__(self, *args, **kwargs):
+        self.rows = 0
+
+    def writerow(self, row):
+        self.rows += 1
+        if self.rows > 2:
+            raise OSError(errno.ENOSPC, ENOSPC)
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, ENOSPC)
+
+
+@pytest.mark.parametrize("where", ["abundance block write", "abundance flush at close", "endmember csv",
+                                   "report", "abundance write of the full engine"])
+def test_full_disk_fails_cleanly_and_keeps_existing_outputs(disk_scene, model, tmp_path, capsys, monkeypatch,
+                                                            where):
+    import core.library
+    import core.pipeline
+
+    out = tmp_path / "out"
+    extra = ["--model", model] if "full engine" in where else ["--method", "vca-fcls"]
+    before = _previous_run(disk_scene, out, capsys, extra)
+    if "block write" in where or "full engine" in where:
+        monkeypatch.setattr(gdal.Dataset, "WriteRaster", _gdal_full("WriteRaster"))
+    elif "flush" in where:
+        monkeypatch.setattr(gdal.Dataset, "FlushCache", _gdal_full("FlushCache"))
+    elif "csv" in where:
+        monkeypatch.setattr(core.library.csv, "writer", _FullCsvWriter)
+    else:
+        monkeypatch.setattr(core.pipeline.json, "dump", _no_space)
+    line = refused(["unmix", disk_scene, "-p", "3", "--out", out, "-q", "--seed", "1", *extra], capsys, ENOSPC)
+    assert "cannot write" in line and str(out) in line
+    assert snapshot(out) == before  # nothing partial left, nothing existing changed
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs RLIMIT_FSIZE and SIGXFSZ")
+def test_real_write_refusal_by_the_system_in_a_separate_process(spectra, tmp_path, capsys):
+    """The OS refuses the writes (a file size limit: EFBIG, as a full disk gives ENOSPC) under real GDAL."""
+    import resource
+    import signal
+
+    big_scene = tmp_path / "scene.tif"
+    write_scene(big_scene, spectra[1], 256, 256, seed=8)  # abundances ≈ 700 kB, over the 64 kB limit
+    out = tmp_path / "out"
+    before = _previous_run(big_scene, out, capsys)
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write() instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+
+    proc = module("unmix", big_scene, "-p", "3", "--out", out, "--method", "vca-fcls", "-q", "--seed", "1",
+                  preexec_fn=limit)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cannot write "), proc.stderr
+    assert os.strerror(errno.EFBIG) in proc.stderr
+    assert snapshot(out) == before
