@@ -24,8 +24,13 @@ from .tiling import process_tiled, tile_starts
 
 
 def set_threads() -> None:
-    """Use the cores we have (torch defaults can oversubscribe small machines)."""
-    n = os.cpu_count() or 1
+    """Use the cores we have (torch defaults can oversubscribe small machines).
+
+    ``DIFFUNMIX_THREADS`` overrides the count (e.g. 1 per process when several
+    runs share a machine: OpenMP threads that outnumber free cores spin-wait).
+    """
+    env = os.environ.get("DIFFUNMIX_THREADS", "")
+    n = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
@@ -58,7 +63,7 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
             n += int(valid.sum())
         if n >= max_pixels:
             break
-    if not cubes:
+    if not cubes or engine.mixing != "linear":  # LS endmembers assume the linear model
         return engine.E, engine.names, None, None
     for _ in range(1 + rc.alternations):
         if progress is not None:
@@ -84,11 +89,13 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
 
 
 def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None,
-              calibrate_endmembers=True):
+              calibrate_endmembers=True, robust_start=True):
     """Fit an engine to the scene (see module doc). Returns (engine, context dict).
 
     With ``calibrate_endmembers=False`` the engine keeps the initial endmembers
-    E0 (used by the accuracy benchmark's ablation).
+    E0 (used by the accuracy benchmark's ablation). With ``robust_start`` (the
+    default) E0 and the mixing model come from :func:`core.robust.robust_endmembers`,
+    otherwise from plain VCA with the linear model.
     """
     from .endmembers import estimate_noise
 
@@ -101,20 +108,38 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     lib_match, angles = st["lib_match"], st["angles"]
     _, Rn = estimate_noise(Y[: min(len(Y), 20000)].astype(np.float64))
     sigma = np.sqrt(np.clip(np.diag(Rn), 1e-12, None))
+    mixing, robust = "linear", None
+    if robust_start:
+        from .robust import robust_endmembers
+
+        prog.info("noise-robust endmembers: denoised VCA, minimum-volume simplex, scale test")
+        robust = robust_endmembers(reader, p, seed=opts.seed, progress=prog)
+        if robust is not None:
+            E0, mixing, sigma = robust["E"], robust["mixing"], robust["sigma"]
+            prog.info(f"mixing model: {mixing} (abundance-sum spread {robust['scale_ratio']:.1f}× noise)")
+            if lib is not None:
+                from .endmembers import name_endmembers
+
+                nm, lidx, ang = name_endmembers(E0, lib.spectra, lib.names)
+                names, lib_match, angles = list(nm), lib.spectra[np.asarray(lidx)], np.asarray(ang)
     t_est = time.perf_counter() - t0
     cfg = EngineConfig.preset(opts.quality)
     engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
-                        supervised=supervised)
+                        supervised=supervised, mixing=mixing,
+                        scale_std=0.0 if robust is None else robust["scale_std"])
     t_fit = time.perf_counter() - t0 - t_est
     lib_match2, angles2 = lib_match, angles
-    if calibrate_endmembers:
+    if calibrate_endmembers and engine.refine_cfg.calibrate:
         prog.info("calibrating the endmembers")
-        _, _, lib_match2, angles2 = calibrate(engine, reader, lib, progress=prog, generator=gen)
+        _, _, m2, a2 = calibrate(engine, reader, lib, progress=prog, generator=gen)
+        if m2 is not None:
+            lib_match2, angles2 = m2, a2
     ctx = {"p": p, "p_est": p_est, "lib": lib, "E0": E0, "generator": gen,
            "lib_match": lib_match2 if lib is not None else None,
            "angles": angles2 if lib is not None else None, "noise_sigma": sigma, "device": str(device),
-           "validation": getattr(engine, "validation", None),
+           "validation": getattr(engine, "validation", None), "mixing": engine.mixing,
+           "scale_ratio": None if robust is None else robust["scale_ratio"],
            "timings": {"estimation_s": t_est, "fitting_s": t_fit,
                        "calibration_s": time.perf_counter() - t0 - t_est - t_fit}}
     prog.set_progress(85)
@@ -186,9 +211,13 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                                              band_names=[f"{n} std" for n in engine.names], **geo), ch, ch + P))
                 ch += P
             E = engine.E
+            from .progress import CancelOnly
+
+            tile_check = CancelOnly(prog)  # DDIM steps inside a tile are cancellation points too
+            run_gen = torch.Generator(device="cpu").manual_seed(opts.seed)  # this run's own noise
 
             def fn(cube, valid):
-                A = engine.abundances(cube, valid)
+                A = engine.abundances(cube, valid, generator=run_gen, progress=tile_check)
                 parts = [A]
                 if residual_path:
                     b, h, w = cube.shape
@@ -198,7 +227,8 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                     parts.append(_uncertainty(engine, cube, valid, opts.uncertainty, opts.seed))
                 return np.concatenate(parts, axis=0)
 
-            tile = engine.cfg.tile
+            # a GPU is fed larger tiles: per-call overhead, not arithmetic, bounds it at 128 px
+            tile = engine.cfg.tile if engine.device.type != "cuda" else max(engine.cfg.tile, 512)
             overlap = max(engine.cfg.overlap, 4)
             margin = min(int(engine.hybrid.receptive_field), (overlap - 1) // 2)
             stats = process_tiled(reader, fn, ch, writers, tile=tile, overlap=overlap, progress=prog.sub(85, 98),
@@ -211,6 +241,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
         result = finish_outputs(staged, input_path, info, bands, wl, engine.E, engine.names, ctx["lib_match"],
                                 ctx["angles"], opts, engine.P, ctx["p_est"], ctx["timings"], t0,
                                 extra={"valid_pixels": stats["valid_pixels"], "device": ctx["device"],
+                                       "mixing_model": engine.mixing, "scale_ratio": ctx.get("scale_ratio"),
                                        "self_validation": ctx.get("validation"),
                                        "engine_config": engine.cfg.to_dict()})
         staged.commit()

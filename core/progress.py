@@ -56,6 +56,16 @@ class SubProgress(Progress):
         self.parent.info(message)
 
 
+class CancelOnly(Progress):
+    """Passes cancellation through but not progress or messages (inner loops of one tile)."""
+
+    def __init__(self, parent):
+        self.parent = ensure(parent)
+
+    def is_canceled(self) -> bool:
+        return self.parent.is_canceled()
+
+
 class ConsoleProgress(Progress):
     """Prints messages (and coarse percentages) to stderr for the CLI."""
 
