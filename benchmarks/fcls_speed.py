@@ -7,9 +7,13 @@ real USGS spectra when ../shared/data is present, else smooth random spectra;
 abs difference to a per-pixel reference — scipy NNLS on the classic augmented
 system ``[Eᵀ; δ1ᵀ] a ≈ [y; δ]`` — on a 2,000-pixel subsample.
 
+With ``--torch``, also :func:`core.fcls_torch.fcls_torch` on the CPU and, when
+present, on CUDA (pixels already on the device; float32 in, float32 out), and
+its max abs difference to ``core.fcls.fcls``.
+
 Run from the repository root::
 
-    .venv/bin/python benchmarks/fcls_speed.py [--pixels 200000] [--repeats 3]
+    .venv/bin/python benchmarks/fcls_speed.py [--pixels 200000] [--repeats 3] [--torch]
 
 Prints a table and writes ``benchmarks/results/fcls_speed.json``.
 """
@@ -89,12 +93,37 @@ def machine() -> dict:
     return info
 
 
+def torch_speed(Y: np.ndarray, E: np.ndarray, A_ref: np.ndarray, repeats: int) -> dict:
+    """Pixels/s of fcls_torch per device (input resident on it) and max |diff| to ``A_ref``."""
+    import torch
+
+    from core.fcls_torch import fcls_torch
+
+    out = {}
+    for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+        Yt, Et = torch.from_numpy(Y).to(dev), torch.from_numpy(E).to(dev)
+        fcls_torch(Yt[:1000], Et)  # warm-up: operators built and cached
+        times = []
+        for _ in range(repeats):
+            sync()
+            t0 = time.perf_counter()
+            A = fcls_torch(Yt, Et)
+            sync()
+            times.append(time.perf_counter() - t0)
+        out[dev] = {"device_name": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu",
+                    "seconds_median": float(np.median(times)), "pixels_per_s": float(len(Y) / np.median(times)),
+                    "max_abs_diff_vs_fcls": float(np.abs(A.cpu().numpy() - A_ref).max())}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pixels", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ref-pixels", type=int, default=2000)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fcls_speed.json"))
+    ap.add_argument("--torch", action="store_true", help="also time core.fcls_torch (CPU, and CUDA if present)")
     args = ap.parse_args()
 
     info = machine()
@@ -132,8 +161,14 @@ def main() -> None:
             "abundance_rmse_vs_truth": float(np.sqrt(np.mean((A_hat - A) ** 2))),
             "spectra": source,
         }
+        if args.torch:
+            row["fcls_torch"] = torch_speed(Y, E32, A_hat, args.repeats)
         rows.append(row)
 
+    for r in rows:
+        for dev, t in r.get("fcls_torch", {}).items():
+            print(f"P={r['P']} fcls_torch on {dev} ({t['device_name']}): {t['pixels_per_s']:,.0f} px/s "
+                  f"(core.fcls {r['pixels_per_s']:,.0f}), max |diff| to core.fcls {t['max_abs_diff_vs_fcls']:.1e}")
     hdr = (
         f"{'P':>2} {'method':>10} {'N':>8} {'s (median)':>10} {'pixels/s':>12} "
         f"{'max|Δ| nnls':>12} {'ref px/s':>9} {'boundary':>8}"
