@@ -255,7 +255,10 @@ def test_ctrl_c_stops_the_cli_with_status_130_and_no_output(scenes, previous):
     folder, before = previous
     proc = subprocess.Popen([sys.executable, "-m", "core", "unmix", str(scenes[0]["small"]), "-p", "3", "--out",
                              str(folder), "--quality", "fast"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                            # a test run started in the background (`make test &`) inherits SIGINT ignored,
+                            # and Python then never raises KeyboardInterrupt: restore the default first
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stderr:  # wait until the engine is fitting
             if line.startswith("fitting HybridSTU"):
