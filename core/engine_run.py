@@ -97,7 +97,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     default) E0 and the mixing model come from :func:`core.robust.robust_endmembers`,
     otherwise from plain VCA with the linear model.
     """
-    from .endmembers import estimate_noise
+    from .robust import noise_sigma, robust_endmembers
 
     t0 = time.perf_counter()
     device = pick_device(opts.device)
@@ -106,12 +106,8 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     st = estimate_start(reader, input_path, opts, wl, fwhm, len(bands), prog.sub(0, 4))
     Y, p, p_est, lib, E0, names = st["Y"], st["p"], st["p_est"], st["lib"], st["E"], st["names"]
     lib_match, angles = st["lib_match"], st["angles"]
-    _, Rn = estimate_noise(Y[: min(len(Y), 20000)].astype(np.float64))
-    sigma = np.sqrt(np.clip(np.diag(Rn), 1e-12, None))
     mixing, robust = "linear", None
     if robust_start:
-        from .robust import robust_endmembers
-
         prog.info("noise-robust endmembers: denoised VCA, minimum-volume simplex, scale test")
         robust = robust_endmembers(reader, p, seed=opts.seed, progress=prog)
         if robust is not None:
@@ -122,6 +118,8 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
 
                 nm, lidx, ang = name_endmembers(E0, lib.spectra, lib.names)
                 names, lib_match, angles = list(nm), lib.spectra[np.asarray(lidx)], np.asarray(ang)
+    if robust is None:  # the robust start estimates the noise on its windows; otherwise from the sample
+        sigma = noise_sigma(Y)
     t_est = time.perf_counter() - t0
     cfg = EngineConfig.preset(opts.quality)
     engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,

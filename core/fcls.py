@@ -50,17 +50,22 @@ _ZBLOCK = 8192  # rows cast to float64 at a time when forming Z = Y Eᵀ
 # --------------------------------------------------------------------------
 # input handling
 # --------------------------------------------------------------------------
-def _check(Y: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    Y = np.asarray(Y)
-    E = np.asarray(E, dtype=np.float64)
-    if Y.ndim != 2 or E.ndim != 2:
-        raise UnmixError(f"expected Y (N, B) and E (P, B), got {Y.shape} and {E.shape}")
-    if Y.shape[1] != E.shape[1]:
-        raise UnmixError(f"band count mismatch: pixels have {Y.shape[1]}, endmembers {E.shape[1]}")
+def check_shapes(y_shape: tuple, E: np.ndarray) -> None:
+    """Refuse pixel/endmember arrays that cannot be unmixed (shared with :mod:`core.fcls_torch`)."""
+    if len(y_shape) != 2 or E.ndim != 2:
+        raise UnmixError(f"expected Y (N, B) and E (P, B), got {tuple(y_shape)} and {E.shape}")
+    if y_shape[1] != E.shape[1]:
+        raise UnmixError(f"band count mismatch: pixels have {y_shape[1]}, endmembers {E.shape[1]}")
     if E.shape[0] < 1:
         raise UnmixError("at least one endmember is needed")
     if not np.all(np.isfinite(E)):
         raise UnmixError("endmember spectra contain non-finite values")
+
+
+def _check(Y: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    Y = np.asarray(Y)
+    E = np.asarray(E, dtype=np.float64)
+    check_shapes(Y.shape, E)
     if not np.issubdtype(Y.dtype, np.floating):
         Y = Y.astype(np.float64)
     return Y, E

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .errors import UnmixError
-from .fcls import _FEAS_TOL, ENUMERATE_MAX_P, _kkt_operator, _scale, _subset_plan, fcls
+from .fcls import _FEAS_TOL, ENUMERATE_MAX_P, _kkt_operator, _scale, _subset_plan, check_shapes, fcls
 
 __all__ = ["fcls_torch", "TORCH_ENUMERATE_MAX_P"]
 
@@ -145,14 +145,7 @@ def fcls_torch(Y: torch.Tensor, E, chunk: int | None = None, enumerate_max_p: in
         UnmixError: On shape mismatch, no endmember or non-finite endmembers.
     """
     E = E.detach().cpu().double().numpy() if isinstance(E, torch.Tensor) else np.asarray(E, dtype=np.float64)
-    if Y.ndim != 2 or E.ndim != 2:
-        raise UnmixError(f"expected Y (N, B) and E (P, B), got {tuple(Y.shape)} and {E.shape}")
-    if Y.shape[1] != E.shape[1]:
-        raise UnmixError(f"band count mismatch: pixels have {Y.shape[1]}, endmembers {E.shape[1]}")
-    if E.shape[0] < 1:
-        raise UnmixError("at least one endmember is needed")
-    if not np.all(np.isfinite(E)):
-        raise UnmixError("endmember spectra contain non-finite values")
+    check_shapes(tuple(Y.shape), E)
     if chunk is not None and chunk < 1:
         raise UnmixError("chunk must be positive")
     Y = Y.detach()

@@ -188,8 +188,8 @@ def robust_endmembers(reader, p: int, seed: int = 0, progress=None, max_fit_pixe
 
     Returns:
         dict with ``E`` (P, B), ``mixing`` (:data:`LINEAR` or :data:`SCALED`),
-        ``sigma`` (B,) raw-data noise std, ``scale_ratio``, ``scale_std``,
-        ``E_vca`` (VCA on the denoised pixels); None when no valid pixel.
+        ``sigma`` (B,) raw-data noise std, ``scale_ratio``, ``scale_std``;
+        None when no valid pixel.
     """
     from .endmembers import vca
 
@@ -207,4 +207,4 @@ def robust_endmembers(reader, p: int, seed: int = 0, progress=None, max_fit_pixe
     ratio, spread = scale_variability(filt, E_mv, sigma_f, seed)
     scaled = ratio > 2.0 and spread > MIN_SCALE_SPREAD  # noise-free data: any spread exceeds "noise"
     return {"E": E_vca if scaled else E_mv, "mixing": SCALED if scaled else LINEAR, "sigma": sigma,
-            "scale_ratio": ratio, "scale_std": spread, "E_vca": E_vca}
+            "scale_ratio": ratio, "scale_std": spread}

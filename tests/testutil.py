@@ -42,3 +42,27 @@ def qgis_process(env, *args, timeout=300):
 
     return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=timeout,
                           cwd=env["HOME"])
+
+
+def smooth_spectra(p: int, b: int, seed: int) -> np.ndarray:
+    """Random smooth positive spectra ``(p, b)`` in roughly [0, 1] (correlated, so E Eᵀ is ill-conditioned
+    as with real data)."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, b)
+    E = np.zeros((p, b))
+    for i in range(p):
+        for _ in range(4):
+            c, w, h = rng.uniform(0, 1), rng.uniform(0.05, 0.3), rng.uniform(0.1, 0.5)
+            E[i] += h * np.exp(-0.5 * ((t - c) / w) ** 2)
+        E[i] += rng.uniform(0.05, 0.3)
+    return E
+
+
+def mixed_pixels(E: np.ndarray, n: int, seed: int, noise: float = 0.02) -> np.ndarray:
+    """Dirichlet mixtures, a third pushed outside the simplex, some off the sum-to-one plane, plus noise."""
+    rng = np.random.default_rng(seed)
+    p = E.shape[0]
+    A = rng.dirichlet(np.ones(p), n)
+    A[: n // 3] = rng.normal(0.0, 1.0, (n // 3, p))  # outside the simplex / cone
+    A[n // 3 : n // 2] *= rng.uniform(0.5, 1.5, (n // 2 - n // 3, 1))  # off the sum-to-one plane
+    return A @ E + rng.normal(0.0, noise, (n, E.shape[1]))

@@ -14,31 +14,9 @@ torch = pytest.importorskip("torch")
 from core.errors import UnmixError  # noqa: E402
 from core.fcls import fcls  # noqa: E402
 from core.fcls_torch import TORCH_ENUMERATE_MAX_P, fcls_torch  # noqa: E402
+from testutil import mixed_pixels, smooth_spectra  # noqa: E402
 
 TOL = 1e-5
-
-
-def smooth_spectra(p: int, b: int, seed: int) -> np.ndarray:
-    """Random smooth positive spectra ``(p, b)``: correlated, so E Eᵀ is ill-conditioned as with real data."""
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, b)
-    E = np.zeros((p, b))
-    for i in range(p):
-        for _ in range(4):
-            c, w, h = rng.uniform(0, 1), rng.uniform(0.05, 0.3), rng.uniform(0.1, 0.5)
-            E[i] += h * np.exp(-0.5 * ((t - c) / w) ** 2)
-        E[i] += rng.uniform(0.05, 0.3)
-    return E
-
-
-def mixed_pixels(E: np.ndarray, n: int, seed: int, noise: float = 0.02) -> np.ndarray:
-    """Dirichlet mixtures, a third far outside the simplex, some off the sum-to-one plane, plus noise."""
-    rng = np.random.default_rng(seed)
-    p = E.shape[0]
-    A = rng.dirichlet(np.ones(p), n)
-    A[: n // 3] = rng.normal(0.0, 1.0, (n // 3, p))
-    A[n // 3: n // 2] *= rng.uniform(0.5, 1.5, (n // 2 - n // 3, 1))
-    return A @ E + rng.normal(0.0, noise, (n, E.shape[1]))
 
 
 def objective(Y: np.ndarray, E: np.ndarray, A: np.ndarray) -> np.ndarray:
