@@ -399,3 +399,35 @@ def test_check_output_dir(tmp_path):
         RasterWriter(tmp_path / "afile" / "a.tif", 4, 4, 1)
     with pytest.raises(UnmixError, match="is a folder"):
         RasterWriter(tmp_path / "x", 4, 4, 1)
+
+
+def test_parallel_row_slices_read_exactly_what_one_thread_reads(tmp_path):
+    rng = np.random.default_rng(3)
+    raw = rng.integers(-200, 10000, size=(6, 300, 260)).astype(np.int16)
+    raw[2, 17, 5] = -9999  # nodata in one band, in the first slice
+    raw[:, 250:, 100] = -9999  # and a column of it in the last one
+    path = _geotiff(tmp_path / "p.tif", raw, nodata=-9999, scale=1e-4, offset=0.01)
+    with RasterReader(path, threads=1) as one, RasterReader(path, threads=4) as four:
+        for win in ((0, 0, 260, 300), (3, 7, 250, 290), (0, 0, 40, 40)):
+            c1, v1 = one.read(*win)
+            c4, v4 = four.read(*win)
+            np.testing.assert_array_equal(v1, v4)
+            np.testing.assert_array_equal(c1, c4)  # NaN in the same places, equal elsewhere
+            if win == (0, 0, 260, 300):
+                assert not v4[17, 5] and not v4[260:, 100].any()
+        assert len(four._extra) == 3  # the large windows really were read by four handles
+
+
+def test_parallel_read_of_a_damaged_slice_raises_the_read_error(tmp_path):
+    data = np.random.default_rng(0).random((4, 256, 256)).astype(np.float32)
+    path = str(tmp_path / "d.tif")
+    _geotiff(path, data, options=["BLOCKYSIZE=16", "COMPRESS=DEFLATE"])
+    blob = open(path, "rb").read()
+    cut = str(tmp_path / "cut.tif")
+    with open(cut, "wb") as fh:  # the header survives, the last strips do not
+        fh.write(blob[: int(len(blob) * 0.7)])
+    with RasterReader(cut, threads=4) as r:
+        with pytest.raises(UnmixError, match="truncated or corrupted"):
+            r.read(0, 0, 256, 256)
+        cube, valid = r.read(0, 0, 256, 32)  # an intact window still reads afterwards
+        assert valid.all()

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from core.raster import RasterReader, RasterWriter, read_cube, write_raster
-from core.tiling import blend_window, process_tiled, tile_starts
+from core.tiling import balanced_tile, blend_window, process_tiled, tile_grid, tile_starts
 
 
 @pytest.mark.parametrize("size,tile,overlap", [(1, 8, 2), (8, 8, 2), (9, 8, 2), (100, 32, 8), (5000, 128, 16)])
@@ -20,6 +20,21 @@ def test_tiles_cover_exactly_and_stay_inside(size, tile, overlap):
     assert starts[-1] + t == size
     if len(starts) > 1:
         assert all(b - a <= t - overlap for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.parametrize("size,tile,overlap", [(1024, 512, 16), (2048, 512, 16), (1024, 128, 16), (1000, 128, 16),
+                                               (100, 128, 16), (129, 128, 16), (5000, 300, 40)])
+def test_balanced_windows_read_few_extra_pixels(size, tile, overlap):
+    t = balanced_tile(size, tile, overlap)
+    starts = tile_starts(size, t, overlap)
+    assert t <= tile and len(starts) == len(tile_starts(size, min(tile, size), overlap))
+    assert starts[-1] + t == size and all(b - a >= 1 for a, b in zip(starts, starts[1:]))
+    assert all(a + t - b >= overlap for a, b in zip(starts, starts[1:]))  # neighbours still overlap enough
+    read = len(starts) * t
+    assert read <= size + len(starts) * (overlap + 1)  # no window is read (almost) twice
+    if (size, tile) == (1024, 512):
+        assert (t, len(starts)) == (352, 3)
+        assert len(tile_grid(size, size, tile, overlap)) == 9
 
 
 def test_blend_window_is_positive_and_ramps_only_inside():
@@ -71,3 +86,81 @@ def test_tiled_local_filter_matches_untiled(tmp_path):
     # with the receptive field (1 px) as margin, tiled equals untiled
     _, out = _run(path, tmp_path / "m.tif", box, 5, tile=24, overlap=8, margin=1)
     assert np.abs(out[:, ok] - full[:, ok]).max() < 1e-5
+
+
+def _io_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("diffunmix-")]
+
+
+class _FailingReader(RasterReader):
+    """A real reader whose read of one window fails like a damaged block would."""
+
+    def __init__(self, path, fail_at):
+        super().__init__(path)
+        self.calls, self.fail_at = 0, fail_at
+
+    def read(self, *win):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            from core.errors import UnmixError
+
+            raise UnmixError("cannot read in.tif: damaged block")
+        return super().read(*win)
+
+
+def test_read_error_in_background_thread_reaches_the_caller(tmp_path):
+    from core.errors import UnmixError
+
+    path, _ = _scene(tmp_path)
+    seen = []
+    with _FailingReader(str(path), fail_at=5) as r, RasterWriter(str(tmp_path / "o.tif"), 90, 70, 5) as w:
+        with pytest.raises(UnmixError, match="damaged block"):
+            process_tiled(r, lambda c, v: seen.append(1) or c, 5, [(w, 0, 5)], tile=32, overlap=8)
+        w.abort()
+    assert len(seen) == 4  # the four windows before the damaged one were processed, no more
+    assert _io_threads() == []
+
+
+def test_write_error_in_background_thread_reaches_the_caller(tmp_path):
+    path, _ = _scene(tmp_path)
+
+    class BrokenWriter:
+        def write(self, arr, x, y):
+            raise OSError("No space left on device")
+
+    with RasterReader(str(path)) as r:
+        with pytest.raises(OSError, match="No space left"):
+            process_tiled(r, lambda c, v: c, 5, [(BrokenWriter(), 0, 5)], tile=16, overlap=4)
+    assert _io_threads() == []
+
+
+def test_cancel_stops_the_io_threads_and_reads_run_ahead(tmp_path):
+    import time
+
+    from core.errors import Cancelled
+    from core.progress import Progress
+
+    class Cancel(Progress):
+        flag = False
+
+        def is_canceled(self):
+            return self.flag
+
+    path, _ = _scene(tmp_path)
+    prog = Cancel()
+    with _FailingReader(str(path), fail_at=-1) as r, RasterWriter(str(tmp_path / "o.tif"), 90, 70, 5) as w:
+        def fn(c, v):
+            time.sleep(0.05)  # slow "network": the reader thread gets ahead meanwhile
+            reads_at_first_tile.append(r.calls)
+            prog.flag = True
+            return c
+
+        reads_at_first_tile = []
+        with pytest.raises(Cancelled):
+            process_tiled(r, fn, 5, [(w, 0, 5)], tile=16, overlap=4, progress=prog)
+        w.abort()
+    assert reads_at_first_tile[0] > 1  # windows were read while the first one was being processed
+    assert r.calls < 48  # and reading stopped with the cancel, well before the 6 × 8 windows
+    assert _io_threads() == []
