@@ -7,8 +7,9 @@ One run, on CPU and on CUDA when present (``--device auto``), measures:
   ResUNet2D DDIM step, the whole abundance refinement, HybridSTU +
   refinement, and the endmember refinement (ResUNet1D DDIM; ms per call, it
   runs on the P spectra, not per pixel);
-* per raster, pixels/s of the windowed reads ``apply`` does (engine tiles
-  with overlap) and of its writes (P float32 bands in strips);
+* per raster, pixels/s of the windowed reads ``apply`` does (its windows,
+  engine tiles on the CPU and 512 px on CUDA, with overlap) and of its
+  writes (P float32 bands in strips);
 * ``apply`` (``unmix`` with a saved model) end to end, with the DDIM
   refinement forced on and forced off, and two references in the same run: a
   plain GDAL copy of the raster (the I/O floor) and VCA+FCLS; each ``unmix``
@@ -296,6 +297,9 @@ def main():
     ap.add_argument("--overlap-size", type=int, default=0,
                     help="raster size for the overlap test (default: 1024 if measured, else the largest size)")
     ap.add_argument("--stages-only", action="store_true", help="stage kernels only, without GDAL")
+    ap.add_argument("--apply-only", action="store_true",
+                    help="per size only the I/O and apply runs (no VCA+FCLS, overlap test or default unmix): "
+                         "for a short GPU lease")
     ap.add_argument("--default-quality", default="default", choices=("fast", "default", "best"),
                     help="quality of the default-unmix measurement (fast for a quick check of this script)")
     ap.add_argument("--note", action="append", default=[], help="free text recorded in the JSON notes")
@@ -389,9 +393,14 @@ def run(a, res, tmp, gdal, main_dev, devices):
     res["import_baseline_rss_mb"] = run_child(_BASELINE.format(root=ROOT))["rss_mb"]
     print(f"\nfresh process after importing core + torch: peak RSS {res['import_baseline_rss_mb']:.0f} MiB",
           flush=True)
-    res["sizes"] = {str(S): measure_size(paths[S], S, tmp, devices, model_on, model_off, gdal, tile) for S in sizes}
+    read_tile = max(tile, 512) if main_dev.type == "cuda" else tile  # the windows apply reads (run_full)
+    res["read_tile"] = read_tile
+    res["sizes"] = {str(S): measure_size(paths[S], S, tmp, devices, model_on, model_off, gdal, read_tile,
+                                         references=not a.apply_only) for S in sizes}
     res["scaling"] = scaling(res["sizes"], devices)
     print_sizes(res["sizes"], devices, res["scaling"])
+    if a.apply_only:
+        return
 
     So = a.overlap_size or (1024 if 1024 in sizes else max(sizes))
     if So not in paths:
@@ -427,7 +436,7 @@ def scaling(sizes, devices):
     return out
 
 
-def measure_size(src, S, tmp, devices, model_on, model_off, gdal, tile):
+def measure_size(src, S, tmp, devices, model_on, model_off, gdal, tile, references=True):
     """I/O floor, windowed read and write, VCA+FCLS and apply (DDIM on/off, per device) of one raster."""
     from core.raster import RasterReader, RasterWriter
     from core.tiling import tile_grid
@@ -435,7 +444,7 @@ def measure_size(src, S, tmp, devices, model_on, model_off, gdal, tile):
     n = S * S
     r = {"pixels": n, "file_mb": os.path.getsize(src) / 2 ** 20}
 
-    def read_tiles():  # the reads apply does: engine tiles with the default overlap
+    def read_tiles():  # the reads apply does: its windows (512 px on CUDA) with the default overlap
         with RasterReader(src) as rd:
             for y0, x0, h, w in tile_grid(S, S, tile, 16):
                 rd.read(x0, y0, w, h)
@@ -458,17 +467,20 @@ def measure_size(src, S, tmp, devices, model_on, model_off, gdal, tile):
     r["gdal_copy_px_s"] = n / best_of(gdal_copy, reps=1, warmup=S <= 1024)
     print(f"{S}²: read {r['read_px_s']:,.0f}  write {r['write_px_s']:,.0f}  GDAL copy {r['gdal_copy_px_s']:,.0f} px/s",
           flush=True)
-    v = unmix_child(src, tmp, f"vca{S}", endmembers=P, method="vca-fcls")
-    r["vca_fcls"] = {"s": v["s"], "px_s": n / v["s"], "peak_rss_mb": v["rss_mb"]}
-    print(f"{S}²: VCA+FCLS {v['s']:.1f}s ({n / v['s']:,.0f} px/s, {v['rss_mb']:.0f} MiB)", flush=True)
+    if references:
+        v = unmix_child(src, tmp, f"vca{S}", endmembers=P, method="vca-fcls")
+        r["vca_fcls"] = {"s": v["s"], "px_s": n / v["s"], "peak_rss_mb": v["rss_mb"]}
+        print(f"{S}²: VCA+FCLS {v['s']:.1f}s ({n / v['s']:,.0f} px/s, {v['rss_mb']:.0f} MiB)", flush=True)
     r["apply"] = {}
     for d in devices:
         r["apply"][str(d)] = {}
         for tag, model in (("ddim", model_on), ("no_ddim", model_off)):
             x = unmix_child(src, tmp, f"{tag}{S}", model=model, method="full", device=d.type)
+            t_inf = x["report"]["timings_s"].get("inference_s")
             r["apply"][str(d)][tag] = {"s": x["s"], "px_s": n / x["s"], "peak_rss_mb": x["rss_mb"],
-                                       "inference_s": x["report"]["timings_s"].get("inference_s")}
-            print(f"{S}²: apply {tag:7s} on {d}: {x['s']:.1f}s ({n / x['s']:,.0f} px/s, {x['rss_mb']:.0f} MiB)",
+                                       "inference_s": t_inf, "inference_px_s": n / t_inf if t_inf else None}
+            print(f"{S}²: apply {tag:7s} on {d}: {x['s']:.1f}s ({n / x['s']:,.0f} px/s, {x['rss_mb']:.0f} MiB);"
+                  f" tiled pass alone {t_inf or float('nan'):.1f}s ({n / (t_inf or float('nan')):,.0f} px/s)",
                   flush=True)
     return r
 
@@ -478,7 +490,7 @@ def print_sizes(sizes, devices, scal):
           + " | ".join(f"apply {d} {t} s (px/s, MiB)" for d in devices for t in ("ddim", "no_ddim")) + " |")
     print("|---|---|---|---|---|" + "---|" * (2 * len(devices)))
     for S, r in sizes.items():
-        v = r["vca_fcls"]
+        v = r.get("vca_fcls", {"s": float("nan"), "peak_rss_mb": float("nan")})
         cells = [f"{x['s']:.1f} ({x['px_s']:,.0f}, {x['peak_rss_mb']:.0f})"
                  for d in devices for x in (r["apply"][str(d)]["ddim"], r["apply"][str(d)]["no_ddim"])]
         print(f"| {S}² | {r['read_px_s']:,.0f} | {r['write_px_s']:,.0f} | {r['gdal_copy_px_s']:,.0f} "

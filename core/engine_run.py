@@ -46,6 +46,19 @@ def calibration_windows(width: int, height: int, size: int, count: int = 4) -> l
     return [(x, y, min(size, width), min(size, height)) for y in ys for x in xs][: max(count, 1) * 4]
 
 
+def window_cubes(reader, max_pixels: int = 40000, size: int = 256) -> list:
+    """``(cube, valid)`` of :func:`calibration_windows` holding a valid pixel, until ``max_pixels``."""
+    cubes, n = [], 0
+    for x, y, w, h in calibration_windows(reader.info.width, reader.info.height, size):
+        cube, valid = reader.read(x, y, w, h)
+        if valid.any():
+            cubes.append((cube, valid))
+            n += int(valid.sum())
+        if n >= max_pixels:
+            break
+    return cubes
+
+
 def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=None, generator=None):
     """Endmembers from refined abundances on a few windows, refined by ResUNet1D.
 
@@ -53,16 +66,7 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
         (E (P, B), names, matched library spectra or None, library angles or None)
     """
     rc = engine.refine_cfg
-    wins = calibration_windows(reader.info.width, reader.info.height, 256)
-    cubes = []
-    n = 0
-    for x, y, w, h in wins:
-        cube, valid = reader.read(x, y, w, h)
-        if valid.any():
-            cubes.append((cube, valid))
-            n += int(valid.sum())
-        if n >= max_pixels:
-            break
+    cubes = window_cubes(reader, max_pixels)
     if not cubes or engine.mixing != "linear":  # LS endmembers assume the linear model
         return engine.E, engine.names, None, None
     for _ in range(1 + rc.alternations):
@@ -89,13 +93,15 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
 
 
 def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None,
-              calibrate_endmembers=True, robust_start=True):
+              calibrate_endmembers=True, robust_start=True, scene_gate=True):
     """Fit an engine to the scene (see module doc). Returns (engine, context dict).
 
     With ``calibrate_endmembers=False`` the engine keeps the initial endmembers
     E0 (used by the accuracy benchmark's ablation). With ``robust_start`` (the
     default) E0 and the mixing model come from :func:`core.robust.robust_endmembers`,
-    otherwise from plain VCA with the linear model.
+    otherwise from plain VCA with the linear model. With ``scene_gate`` (the
+    default) :func:`core.engine.scene_validate` then keeps a learned stage only
+    if it lowers the scene's SURE.
     """
     from .robust import noise_sigma, robust_endmembers
 
@@ -126,6 +132,15 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
                         supervised=supervised, mixing=mixing,
                         scale_std=0.0 if robust is None else robust["scale_std"])
+    if scene_gate and supervised is None:  # with a reference, the supervised gate is the better judge
+        from .engine import scene_validate
+
+        sure = scene_validate(engine, window_cubes(reader), sigma, seed=opts.seed)
+        if sure is not None:
+            prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
+            engine.validation = {**(engine.validation or {}), "scene_sure": sure,
+                                 "use_correction": sure["use_correction"],
+                                 "use_refinement": sure["use_refinement"]}
     t_fit = time.perf_counter() - t0 - t_est
     lib_match2, angles2 = lib_match, angles
     if calibrate_endmembers and engine.refine_cfg.calibrate:

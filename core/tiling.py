@@ -168,7 +168,7 @@ class _Worker:
             except queue.Empty:
                 if not self._thread.is_alive() and self._q.empty():
                     self._raise()
-                    raise StopIteration
+                    raise StopIteration from None
         if item is self._END:
             self._raise()
             raise StopIteration
@@ -184,7 +184,7 @@ class _Worker:
             except queue.Full:
                 self._raise()
                 if not self._thread.is_alive():
-                    raise RuntimeError("background writer stopped")
+                    raise RuntimeError("background writer stopped") from None
 
     def finish(self):
         """Let a consumer drain its queue, join it, and raise what it raised."""

@@ -70,6 +70,8 @@ def test_full_engine_beats_vca_fcls(scene, tmp_path):
         scores[method] = _score(A, A_est, E, _endmembers(res / "endmembers.csv"))
     report = json.load(open(tmp_path / "full" / "report.json"))
     assert report["method"] == "full" and "fitting_s" in report["timings_s"]
+    sure = report["self_validation"]["scene_sure"]  # the scene gate ran and recorded its evidence
+    assert sure["prior"] is not None and sure["use_correction"] == report["self_validation"]["use_correction"]
     assert scores["full"] < scores["vca-fcls"], scores
 
 
@@ -165,6 +167,31 @@ def test_cpu_fit_is_deterministic_for_a_seed(scene):
                          torch.device("cpu"), seed=5)
         runs.append(eng.abundances(cube, valid, generator=torch.Generator().manual_seed(1)))
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
+
+
+def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
+    """A HybridSTU whose correction is sabotaged passes for 'on' until the SURE gate sees the scene."""
+    from core.engine import EngineConfig, fit_engine, scene_validate
+    from core.raster import read_cube
+    from core.training import FitConfig
+
+    out, A, E = scene
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    cfg = EngineConfig.preset("fast")
+    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32}
+    sigma = np.full(40, 0.01)
+    eng = fit_engine(cube.reshape(40, -1).T, E, ["a", "b", "c"], sigma, cfg, torch.device("cpu"), seed=5)
+    with torch.no_grad():  # a correction that scrambles the abundances
+        eng.hybrid.net.head.weight.normal_(0.0, 2.0)
+    eng.hybrid.correction.fill_(1.0)
+    eng.refine_cfg.steps_2d = 0
+    res = scene_validate(eng, [(cube, valid)], sigma, seed=0)
+    assert res["hybrid"] > res["prior"] and not res["use_correction"]
+    assert float(eng.hybrid.correction) == 0.0
+    prior = eng.abundances(cube, valid)  # what the engine now outputs is the prior
+    assert _score(A, prior, E, E) < 0.05
+    eng.hybrid.scaled.fill_(1.0)  # the scaled model: the synthetic gate decides, the scene gate stands aside
+    assert scene_validate(eng, [(cube, valid)], sigma) is None
 
 
 @pytest.mark.cuda

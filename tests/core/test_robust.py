@@ -8,7 +8,7 @@ import torch
 
 from core.endmembers import vca
 from core.metrics import match_endmembers, sad
-from core.robust import bilateral_np, min_volume, scale_variability, scaled_abundances
+from core.robust import bilateral, bilateral_np, min_volume, scale_variability, scaled_abundances
 from core.synth import abundance_field
 
 torch.set_num_threads(2)
@@ -72,3 +72,39 @@ def test_scale_variability_detects_illumination(illumination, expect_scaled):
         err_fcls = np.sqrt(np.mean((fcls(Y, E) - A) ** 2))
         assert err_scaled < 0.5 * err_fcls
         assert np.allclose(scaled_abundances(Y, E).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_sure_estimates_the_signal_error_of_estimators_it_cannot_see_inside():
+    """SURE (core.engine.sure_risk) tracks the true signal error of FCLS on raw and on
+    bilateral-filtered pixels, from the noisy data alone, and ranks them as the truth does."""
+    import torch
+
+    from core.engine import sure_risk
+    from core.fcls import fcls
+    from core.synth import abundance_field
+    from testutil import smooth_spectra
+
+    P, B, H, W, sigma = 3, 40, 48, 48, 0.03
+    E = smooth_spectra(P, B, seed=4)
+    A = abundance_field(P, H, W, "grf", 2, purity=0.5)
+    X = np.einsum("pb,phw->bhw", E, A)
+    rng = np.random.default_rng(0)
+    cube = (X + sigma * rng.standard_normal(X.shape)).astype(np.float32)
+    valid = np.ones((H, W), bool)
+    sig = np.full(B, sigma)
+
+    def raw_fcls(c, v):
+        return fcls(c.reshape(B, -1).T.astype(np.float64), E).T.reshape(P, *c.shape[1:])
+
+    def filtered_fcls(c, v):
+        y = torch.from_numpy(np.ascontiguousarray(c, np.float64))[None]
+        f = bilateral(y, torch.from_numpy(sig))[0].numpy()
+        return raw_fcls(f, v)
+
+    truth, est = {}, {}
+    for name, fn in (("raw", raw_fcls), ("filtered", filtered_fcls)):
+        rec = np.einsum("pb,phw->bhw", E, fn(cube, valid))
+        truth[name] = float(np.mean((rec - X) ** 2))
+        est[name] = np.mean([sure_risk(fn, [(cube, valid)], E, sig, seed=k) for k in range(3)])
+        assert abs(est[name] - truth[name]) < 0.15 * truth[name] + 2e-6, (name, est[name], truth[name])
+    assert truth["filtered"] < truth["raw"] and est["filtered"] < est["raw"]
