@@ -12,11 +12,11 @@ QGIS_PLUGIN_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/pl
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt venv test test-core test-qgis test-e2e lint demo bench \
+.PHONY: help setup apt venv test test-core test-qgis test-e2e lint demo bench bench-speed bench-accuracy \
         package deploy translations clean
 
 help:
-	@echo "make setup | test | demo | bench | lint | package | deploy | translations | clean"
+	@echo "make setup | test | demo | bench | bench-speed | bench-accuracy | lint | package | deploy | translations | clean"
 
 ## setup: Debian packages (only those missing), then .venv with torch and the test tools
 setup: apt venv
@@ -70,6 +70,13 @@ demo: setup
 ## bench: heavy measurements (not part of the tests)
 bench: setup
 	$(PY) benchmarks/fcls_speed.py
+
+## bench-speed / bench-accuracy: the long runs (about 10 and 30-40 minutes on 2 cores)
+bench-speed: setup
+	$(PY) benchmarks/speed.py
+
+bench-accuracy: setup
+	$(PY) benchmarks/accuracy.py
 
 ## translations: compile i18n/*.ts to .qm with Qt's lrelease
 ## (UPDATE_TS=1 first refreshes the .ts sources from plugin/ with pylupdate5, keeping existing translations)
