@@ -448,7 +448,7 @@ def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, scaled: bool = False,
     sig = np.asarray(sigma, np.float64)
     if space not in ("signal", "abundance"):
         raise ValueError(f"space must be 'signal' or 'abundance', got {space!r}")
-    T = np.linalg.solve(E @ E.T, E) if space == "abundance" else None
+    T = np.linalg.pinv(E @ E.T) @ E if space == "abundance" else None  # pinv: degenerate E (a constant image)
     trace = float(np.sum((T * sig[None, :]) ** 2)) if T is not None else float(np.sum(sig ** 2))
     rng = np.random.default_rng([seed, 0x5E5E])  # a stream of its own: a probe equal to the noise biases it
 
