@@ -59,6 +59,16 @@ def window_cubes(reader, max_pixels: int = 40000, size: int = 256) -> list:
     return cubes
 
 
+def first_pixels(cubes: list, max_pixels: int) -> list:
+    """The windows :func:`window_cubes` with ``max_pixels`` would return, taken from a longer list."""
+    n = 0
+    for i, (_, valid) in enumerate(cubes):
+        n += int(valid.sum())
+        if n >= max_pixels:
+            return cubes[: i + 1]
+    return cubes
+
+
 def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=None, generator=None):
     """Endmembers from refined abundances on a few windows, refined by ResUNet1D.
 
@@ -113,9 +123,10 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     Y, p, p_est, lib, E0, names = st["Y"], st["p"], st["p_est"], st["lib"], st["E"], st["names"]
     lib_match, angles = st["lib_match"], st["angles"]
     mixing, robust = "linear", None
+    cubes = window_cubes(reader, max_pixels=262144)  # read once: robust start and scene gate
     if robust_start:
         prog.info("noise-robust endmembers: denoised VCA, minimum-volume simplex, scale test")
-        robust = robust_endmembers(reader, p, seed=opts.seed, progress=prog)
+        robust = robust_endmembers(cubes, p, seed=opts.seed, progress=prog)
         if robust is not None:
             E0, mixing, sigma = robust["E"], robust["mixing"], robust["sigma"]
             prog.info(f"mixing model: {mixing} (abundance-sum spread {robust['scale_ratio']:.1f}× noise)")
@@ -135,7 +146,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     if scene_gate and supervised is None:  # with a reference, the supervised gate is the better judge
         from .engine import scene_validate
 
-        sure = scene_validate(engine, window_cubes(reader), sigma, seed=opts.seed)
+        sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=opts.seed)
         if sure is not None:
             prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
             engine.validation = {**(engine.validation or {}), "scene_sure": sure,

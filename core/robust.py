@@ -200,26 +200,18 @@ def noise_sigma(Y: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(np.diag(Rn), 1e-12, None))
 
 
-def windows_pixels(reader, size: int = 256, count: int = 4, max_pixels: int = 262144, radius: int = 1):
-    """Pixels of a few windows spread over the raster, raw and bilateral-filtered
-    (``radius`` of the filter: 1 → 3×3, 2 → 5×5).
+def windows_pixels(cubes, radius: int = 1):
+    """Valid pixels of scene windows, raw and bilateral-filtered (``radius``: 1 → 3×3, 2 → 5×5).
+
+    Args:
+        cubes: ``[(cube (B, h, w), valid (h, w)), ...]``, e.g. :func:`core.engine_run.window_cubes`.
 
     Returns:
-        (raw (N, B), filtered (N, B), sigma (B,)) float64, valid pixels only.
+        (raw (N, B), filtered (N, B), sigma (B,)) float64, valid pixels only; None without windows.
     """
-    from .engine_run import calibration_windows
-
-    raws, cubes = [], []
-    for x, y, w, h in calibration_windows(reader.info.width, reader.info.height, size, count):
-        cube, valid = reader.read(x, y, w, h)
-        if valid.any():
-            raws.append(cube[:, valid].T.astype(np.float64))
-            cubes.append((cube, valid))
-        if sum(len(r) for r in raws) >= max_pixels:
-            break
-    if not raws:
+    if not cubes:
         return None
-    raw = np.concatenate(raws)
+    raw = np.concatenate([cube[:, valid].T.astype(np.float64) for cube, valid in cubes])
     sigma = noise_sigma(raw)
     filt = []
     for cube, valid in cubes:
@@ -230,15 +222,16 @@ def windows_pixels(reader, size: int = 256, count: int = 4, max_pixels: int = 26
     return raw, np.concatenate(filt), sigma
 
 
-def robust_endmembers(reader, p: int, seed: int = 0, progress=None, max_fit_pixels: int = 10000) -> dict:
-    """Denoise → VCA → minimum volume → scale test (module doc).
+def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixels: int = 10000) -> dict:
+    """Denoise → VCA → minimum volume → scale test (module doc), on scene windows
+    ``[(cube, valid), ...]`` (:func:`core.engine_run.window_cubes`).
 
     Returns:
         dict with ``E`` (P, B), ``mixing`` (:data:`LINEAR` or :data:`SCALED`),
         ``sigma`` (B,) raw-data noise std, ``scale_ratio``, ``scale_std``;
         None when no valid pixel.
     """
-    got = windows_pixels(reader, radius=ENDMEMBER_FILTER_RADIUS)
+    got = windows_pixels(cubes, radius=ENDMEMBER_FILTER_RADIUS)
     if got is None:
         return None
     raw, filt, sigma = got
