@@ -66,3 +66,18 @@ def mixed_pixels(E: np.ndarray, n: int, seed: int, noise: float = 0.02) -> np.nd
     A[: n // 3] = rng.normal(0.0, 1.0, (n // 3, p))  # outside the simplex / cone
     A[n // 3 : n // 2] *= rng.uniform(0.5, 1.5, (n // 2 - n // 3, 1))  # off the sum-to-one plane
     return A @ E + rng.normal(0.0, noise, (n, E.shape[1]))
+
+
+def check_refuses_bad_shapes(solve, as_input=np.asarray):
+    """An FCLS-like ``solve(Y, E)`` refuses a band-count mismatch and non-finite endmembers
+    with UnmixError (``as_input`` turns the numpy pixels into what ``solve`` takes)."""
+    import pytest
+
+    from core.errors import UnmixError
+
+    E = smooth_spectra(3, 20, seed=0)
+    with pytest.raises(UnmixError):
+        solve(as_input(np.ones((5, 21))), E)
+    with pytest.raises(UnmixError):
+        solve(as_input(np.ones((5, 20))), np.where(E > 0.5, np.nan, E))
+    return E

@@ -12,7 +12,7 @@ from scipy.optimize import nnls as scipy_nnls
 
 from core.errors import UnmixError
 from core.fcls import fcls, nnls, scls, unconstrained_ls
-from testutil import mixed_pixels, smooth_spectra
+from testutil import check_refuses_bad_shapes, mixed_pixels, smooth_spectra
 
 
 def ref_fcls_nnls(Y: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -157,11 +157,7 @@ def test_scls_and_unconstrained_closed_forms():
 
 
 def test_fcls_bad_input_raises_unmixerror():
-    E = smooth_spectra(3, 20, seed=0)
-    with pytest.raises(UnmixError):
-        fcls(np.ones((5, 21)), E)
-    with pytest.raises(UnmixError):
-        fcls(np.ones((5, 20)), np.where(E > 0.5, np.nan, E))
+    E = check_refuses_bad_shapes(fcls)
     with pytest.raises(UnmixError):
         fcls(np.ones((5, 20)), E, method="magic")
 

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from core.errors import UnmixError  # noqa: E402
 from core.fcls import fcls  # noqa: E402
 from core.fcls_torch import TORCH_ENUMERATE_MAX_P, fcls_torch  # noqa: E402
-from testutil import mixed_pixels, smooth_spectra  # noqa: E402
+from testutil import check_refuses_bad_shapes, mixed_pixels, smooth_spectra  # noqa: E402
 
 TOL = 1e-5
 
@@ -104,11 +104,7 @@ def test_large_p_falls_back_to_active_set(p, limit):
 
 
 def test_bad_input_raises_unmixerror():
-    E = smooth_spectra(3, 20, seed=0)
-    with pytest.raises(UnmixError):
-        fcls_torch(torch.ones((5, 21)), E)
-    with pytest.raises(UnmixError):
-        fcls_torch(torch.ones((5, 20)), np.where(E > 0.5, np.nan, E))
+    E = check_refuses_bad_shapes(fcls_torch, torch.from_numpy)
     with pytest.raises(UnmixError):
         fcls_torch(torch.ones(20), E)
     with pytest.raises(UnmixError):
