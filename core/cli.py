@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--snr", type=float, default=30.0, help="signal-to-noise ratio in dB (<=0: no noise)")
     s.add_argument("--noise", choices=["white", "correlated"], default="white")
     s.add_argument("--illumination", type=float, default=0.0, help="std of per-pixel illumination scaling")
+    s.add_argument("--variability", type=float, default=0.0,
+                   help="within-material spectral variability (log-std per band, e.g. 0.05; 0 = none)")
     s.add_argument("--min-angle", type=float, default=10.0, help="minimum angle between endmembers (deg)")
     s.add_argument("--library", default=None, help="spectral library (.sli/.hdr or .csv); default: bundled")
     s.add_argument("--seed", type=int, default=0)
@@ -138,7 +140,7 @@ def _cmd_synth(a) -> int:
 
     out = synthesize(a.out, height=a.height, width=a.width, p=a.endmembers, family=a.family, purity=a.purity,
                      snr_db=a.snr, noise=a.noise, illumination=a.illumination, min_angle_deg=a.min_angle,
-                     seed=a.seed, library=a.library)
+                     seed=a.seed, variability=a.variability, library=a.library)
     for k, v in out["paths"].items():
         if isinstance(v, str):
             print(f"{k}: {v}")

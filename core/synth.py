@@ -1,6 +1,8 @@
 """Synthetic hyperspectral scenes: linear mixtures of library spectra.
 
-``Y (B, H, W) = illumination (H, W) * E^T (B, P) A (P, H, W) + noise``, with
+``Y (B, H, W) = illumination (H, W) * E^T (B, P) A (P, H, W) + noise``
+(optionally with within-material spectral variability, each pixel mixing its
+own perturbed copies of the P spectra: ``SceneConfig.variability``), with
 spatially structured abundances ``A`` on the simplex (non-negative, summing to
 one per pixel) from three families:
 
@@ -284,8 +286,15 @@ class SceneConfig:
         illumination: std of a smooth per-pixel multiplicative factor
             ~ N(1, illumination) clipped to [0.5, 1.5]; 0 = none.
         min_angle_deg: minimum pairwise angle between drawn endmembers.
-        seed: master seed (endmembers, abundances, illumination, noise).
+        seed: master seed (endmembers, abundances, illumination, noise,
+            variability).
         max_abundance: optional abundance cap (e.g. 0.8: no pure pixels).
+        variability: within-material spectral variability: each pixel's
+            copy of an endmember is ``e · exp(g)``, ``g`` a smooth spectral
+            curve (Legendre degrees 0–3 over the bands) whose coefficients
+            are smooth spatial fields, of log-std ``variability`` per band
+            (0.05 = ±5 %); the truth endmembers are the unperturbed ``e``.
+            0 = none (pixels are exact mixtures of P spectra).
     """
 
     height: int = 64
@@ -299,6 +308,7 @@ class SceneConfig:
     min_angle_deg: float = 10.0
     seed: int = 0
     max_abundance: Optional[float] = None
+    variability: float = 0.0
 
     def validate(self) -> "SceneConfig":
         """Raise UnmixError on out-of-range settings; return self."""
@@ -314,6 +324,8 @@ class SceneConfig:
             raise UnmixError(f"purity must be in [0, 1], got {self.purity}")
         if self.illumination < 0:
             raise UnmixError(f"illumination must be >= 0, got {self.illumination}")
+        if not 0.0 <= self.variability <= 1.0:
+            raise UnmixError(f"variability must be in [0, 1], got {self.variability}")
         return self
 
     def to_json(self) -> str:
@@ -347,6 +359,27 @@ def illumination_field(height: int, width: int, std: float, rng: RngLike) -> np.
     return np.clip(1.0 + std * gaussian_random_field(height, width, corr, g), 0.5, 1.5)
 
 
+#: Legendre degrees of the spectral shape of within-material variability
+VARIABILITY_DEGREES = 4
+
+
+def variability_factor(bands: int, height: int, width: int, std: float, rng: RngLike) -> np.ndarray:
+    """One endmember's per-pixel multiplicative perturbation (B, H, W), ``exp(g)``.
+
+    ``g`` is a sum of Legendre polynomials of degree 0..3 over the bands (so
+    brightness, slope and curvature of a material change together) with
+    coefficients that are smooth spatial fields; each band's ``g`` has
+    standard deviation ``std``.
+    """
+    g = _rng(rng)
+    corr = max(0.1 * min(height, width), 1.0)
+    t = np.linspace(-1.0, 1.0, bands)
+    basis = np.stack([np.polynomial.legendre.Legendre.basis(k)(t) for k in range(VARIABILITY_DEGREES)])
+    basis /= np.sqrt(np.mean(basis ** 2, axis=1, keepdims=True) * VARIABILITY_DEGREES)  # Σ_k mean L_k² = 1
+    coef = np.stack([gaussian_random_field(height, width, corr, g) for _ in range(VARIABILITY_DEGREES)])
+    return np.exp(std * np.tensordot(basis, coef, axes=(0, 0)))
+
+
 def make_scene(e: np.ndarray, cfg: SceneConfig) -> tuple:
     """Linear-mixing scene from endmembers ``e`` and a config.
 
@@ -365,10 +398,17 @@ def make_scene(e: np.ndarray, cfg: SceneConfig) -> tuple:
     e = np.asarray(e, dtype=np.float64)
     if e.ndim != 2 or e.shape[0] != cfg.p:
         raise UnmixError(f"endmembers must be (P={cfg.p}, B), got shape {e.shape}")
-    r_abund, r_illum, r_noise = _child_rngs(cfg.seed, 3)
+    # the variability stream is the 4th child, so scenes without it are unchanged
+    r_abund, r_illum, r_noise, r_var = _child_rngs(cfg.seed, 4)
     a = abundance_field(cfg.p, cfg.height, cfg.width, cfg.family, r_abund, cfg.purity,
                         cfg.max_abundance)
-    y = np.tensordot(e.T, a.astype(np.float64), axes=(1, 0))  # (B, H, W)
+    if cfg.variability > 0:
+        y = np.zeros((e.shape[1], cfg.height, cfg.width))
+        for j in range(cfg.p):
+            f = variability_factor(e.shape[1], cfg.height, cfg.width, cfg.variability, r_var)
+            y += e[j][:, None, None] * f * a[j][None].astype(np.float64)
+    else:
+        y = np.tensordot(e.T, a.astype(np.float64), axes=(1, 0))  # (B, H, W)
     if cfg.illumination > 0:
         y *= illumination_field(cfg.height, cfg.width, cfg.illumination, r_illum)[None]
     return add_noise(y, cfg.snr_db, cfg.noise, r_noise), a

@@ -257,7 +257,7 @@ def _write_text(path: str, text: str) -> None:
 def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64, p: int = 4,
                family: str = "grf", purity: float = 0.5, snr_db: Optional[float] = 30.0, noise: str = "white",
                illumination: float = 0.0, min_angle_deg: float = 10.0, seed: int = 0,
-               library: Optional[str] = None, scene_path: Optional[str] = None,
+               variability: float = 0.0, library: Optional[str] = None, scene_path: Optional[str] = None,
                abundances_path: Optional[str] = None, endmembers_path: Optional[str] = None) -> Dict:
     """A synthetic scene with known truth, drawn from a spectral library.
 
@@ -268,7 +268,7 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
     Args:
         height, width: size in pixels; p: number of endmembers (≥ 2).
         family: 'grf', 'legendre' or 'mosaic'; purity: 0..1; snr_db: dB (None or ≤ 0 = no noise).
-        noise, illumination, min_angle_deg, seed: see :class:`core.synth.SceneConfig`.
+        noise, illumination, min_angle_deg, seed, variability: see :class:`core.synth.SceneConfig`.
         library: spectral library (.sli/.hdr or CSV); default the bundled one.
 
     Returns:
@@ -283,7 +283,8 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
         raise UnmixError("--height/--width must be ≥ 1 and --endmembers ≥ 2")
     cfg = SceneConfig(height=height, width=width, p=p, family=family, purity=purity,
                       snr_db=None if snr_db is None or snr_db <= 0 else snr_db, noise=noise,
-                      illumination=illumination, min_angle_deg=min_angle_deg, seed=seed)
+                      illumination=illumination, min_angle_deg=min_angle_deg, seed=seed,
+                      variability=variability)
     if out_dir is not None:
         out = generate(out_dir, cfg, library_path=library)
         return {"paths": dict(out["paths"]), "names": list(out["names"]), "p": p, "bands": int(out["E"].shape[1])}

@@ -12,27 +12,27 @@
 <context>
     <name>ApplyAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/apply.py" line="28"/>
+        <location filename="../plugin/algorithms/apply.py" line="27"/>
         <source>Model</source>
         <translation>Modell</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/apply.py" line="41"/>
+        <location filename="../plugin/algorithms/apply.py" line="40"/>
         <source>Apply unmixing model</source>
         <translation>Entmischungsmodell anwenden</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/apply.py" line="44"/>
+        <location filename="../plugin/algorithms/apply.py" line="43"/>
         <source>hyperspectral,unmixing,model,batch,checkpoint,abundance</source>
         <translation>hyperspektral,Entmischung,Modell,Stapelverarbeitung,Checkpoint,Abundanz</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/apply.py" line="22"/>
+        <location filename="../plugin/algorithms/apply.py" line="21"/>
         <source>Unmixes a raster with a saved model (written by &apos;Train unmixing model&apos;) instead of fitting the engine again: fast, and the same endmembers for every raster. Made for the batch dialog: one row per raster of the same sensor. Needs PyTorch.</source>
         <translation>Entmischt ein Raster mit einem gespeicherten Modell (geschrieben von „Entmischungsmodell trainieren“), statt die Engine erneut anzupassen: schnell und mit denselben Endmembern für jedes Raster. Gedacht für den Stapelverarbeitungsdialog: eine Zeile pro Raster desselben Sensors. Benötigt PyTorch.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/apply.py" line="28"/>
+        <location filename="../plugin/algorithms/apply.py" line="27"/>
         <source>Model file (.pt) written by &apos;Train unmixing model&apos;. The raster must have the bands the model was trained on (the same band subset).</source>
         <translation>Modelldatei (.pt), geschrieben von „Entmischungsmodell trainieren“. Das Raster muss die Bänder haben, mit denen das Modell trainiert wurde (dieselbe Bandauswahl).</translation>
     </message>
@@ -71,227 +71,227 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>DiffUnmixAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="42"/>
+        <location filename="../plugin/algorithms/base.py" line="43"/>
         <source>Automatic (CUDA GPU when available)</source>
         <translation>Automatisch (CUDA-GPU, wenn vorhanden)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="42"/>
+        <location filename="../plugin/algorithms/base.py" line="43"/>
         <source>CPU</source>
         <translation>CPU (Prozessor)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="42"/>
+        <location filename="../plugin/algorithms/base.py" line="43"/>
         <source>CUDA GPU</source>
         <translation>CUDA-GPU</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="48"/>
+        <location filename="../plugin/algorithms/base.py" line="49"/>
         <source>Fast</source>
         <translation>Schnell</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="48"/>
+        <location filename="../plugin/algorithms/base.py" line="49"/>
         <source>Default</source>
         <translation>Standard</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="48"/>
+        <location filename="../plugin/algorithms/base.py" line="49"/>
         <source>Best (slow)</source>
         <translation>Beste (langsam)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="55"/>
+        <location filename="../plugin/algorithms/base.py" line="56"/>
         <source>Unmixing</source>
         <translation>Entmischung</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="56"/>
+        <location filename="../plugin/algorithms/base.py" line="57"/>
         <source>Endmembers</source>
         <translation>Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="57"/>
+        <location filename="../plugin/algorithms/base.py" line="58"/>
         <source>Evaluation</source>
         <translation>Bewertung</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="62"/>
+        <location filename="../plugin/algorithms/base.py" line="63"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="70"/>
+        <location filename="../plugin/algorithms/base.py" line="71"/>
         <source>Spectral library</source>
         <translation>Spektralbibliothek</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="78"/>
+        <location filename="../plugin/algorithms/base.py" line="79"/>
         <source>Band subset</source>
         <translation>Bandauswahl</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="84"/>
+        <location filename="../plugin/algorithms/base.py" line="85"/>
         <source>Device</source>
         <translation>Rechengerät</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="90"/>
+        <location filename="../plugin/algorithms/base.py" line="91"/>
         <source>Quality</source>
         <translation>Qualität</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="97"/>
+        <location filename="../plugin/algorithms/base.py" line="98"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="97"/>
+        <location filename="../plugin/algorithms/base.py" line="98"/>
         <source>The same seed and inputs give the same result.</source>
         <translation>Derselbe Startwert und dieselben Eingaben ergeben dasselbe Ergebnis.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="101"/>
+        <location filename="../plugin/algorithms/base.py" line="102"/>
         <source>RGB composite of endmembers</source>
         <translation>RGB-Komposit aus Endmembern</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="108"/>
+        <location filename="../plugin/algorithms/base.py" line="109"/>
         <source>Abundances</source>
         <translation>Abundanzen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="117"/>
+        <location filename="../plugin/algorithms/base.py" line="118"/>
         <source>Endmember spectra</source>
         <translation>Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="124"/>
+        <location filename="../plugin/algorithms/base.py" line="125"/>
         <source>Endmember plot</source>
         <translation>Endmember-Diagramm</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="131"/>
+        <location filename="../plugin/algorithms/base.py" line="132"/>
         <source>Reconstruction error</source>
         <translation>Rekonstruktionsfehler</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="138"/>
+        <location filename="../plugin/algorithms/base.py" line="139"/>
         <source>Report</source>
         <translation>Bericht</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="138"/>
+        <location filename="../plugin/algorithms/base.py" line="139"/>
         <source>Optional JSON report: parameters, timings and diagnostics.</source>
         <translation>Optionaler JSON-Bericht: Parameter, Laufzeiten und Diagnosen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="142"/>
+        <location filename="../plugin/algorithms/base.py" line="143"/>
         <source>Number of endmembers</source>
         <translation>Anzahl der Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="143"/>
+        <location filename="../plugin/algorithms/base.py" line="144"/>
         <source>Endmember names (comma-separated)</source>
         <translation>Endmember-Namen (kommagetrennt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="166"/>
+        <location filename="../plugin/algorithms/base.py" line="167"/>
         <source>Layer '{name}' ({param}) is not a raster file (provider '{provider}'). Save it as a GeoTIFF first (Export ▸ Save As…).</source>
         <translation>Der Layer „{name}“ ({param}) ist keine Rasterdatei (Datenanbieter „{provider}“). Speichern Sie ihn zuerst als GeoTIFF (Exportieren ▸ Speichern als…).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="253"/>
+        <location filename="../plugin/algorithms/base.py" line="263"/>
         <source>Spectral libraries (*.csv *.sli *.hdr);;All files (*.*)</source>
         <translation>Spektralbibliotheken (*.csv *.sli *.hdr);;Alle Dateien (*.*)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="263"/>
+        <location filename="../plugin/algorithms/base.py" line="273"/>
         <source>CSV files (*.csv)</source>
         <translation>CSV-Dateien (*.csv)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="271"/>
+        <location filename="../plugin/algorithms/base.py" line="281"/>
         <source>PNG images (*.png)</source>
         <translation>PNG-Bilder (*.png)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="277"/>
+        <location filename="../plugin/algorithms/base.py" line="287"/>
         <source>JSON files (*.json)</source>
         <translation>JSON-Dateien (*.json)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="293"/>
+        <location filename="../plugin/algorithms/base.py" line="303"/>
         <source>The raster &apos;{param}&apos; could not be loaded: {value}</source>
         <translation>Das Raster „{param}“ konnte nicht geladen werden: {value}</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="316"/>
+        <location filename="../plugin/algorithms/base.py" line="326"/>
         <source>{param}: rasters are written as GeoTIFF; give a .tif file name, not {path}.</source>
         <translation>{param}: Raster werden als GeoTIFF geschrieben; geben Sie einen .tif-Dateinamen an, nicht {path}.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="332"/>
+        <location filename="../plugin/algorithms/base.py" line="342"/>
         <source>RGB_ENDMEMBERS must be three endmember numbers such as &apos;1,2,3&apos;, not &apos;{value}&apos;.</source>
         <translation>RGB_ENDMEMBERS muss aus drei Endmember-Nummern wie „1,2,3“ bestehen, nicht „{value}“.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="351"/>
+        <location filename="../plugin/algorithms/base.py" line="361"/>
         <source>Cancelled by the user.</source>
         <translation>Vom Benutzer abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="365"/>
+        <location filename="../plugin/algorithms/base.py" line="375"/>
         <source>RGB_ENDMEMBERS {rgb}: there are only {p} endmembers; no RGB composite.</source>
         <translation>RGB_ENDMEMBERS {rgb}: Es gibt nur {p} Endmember; kein RGB-Komposit.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="62"/>
+        <location filename="../plugin/algorithms/base.py" line="63"/>
         <source>Raster file with one band per wavelength (GeoTIFF, ENVI or any format GDAL reads), e.g. reflectance. Pixels with nodata in any band and bands flagged bad (ENVI bbl) are skipped. The layer must be stored in a file.</source>
         <translation>Rasterdatei mit einem Band pro Wellenlänge (GeoTIFF, ENVI oder jedes Format, das GDAL liest), z. B. Reflexion. Pixel mit NoData in einem Band und als schlecht markierte Bänder (ENVI bbl) werden übersprungen. Der Layer muss in einer Datei gespeichert sein.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="70"/>
+        <location filename="../plugin/algorithms/base.py" line="71"/>
         <source>Optional library of reference spectra (ENVI .sli/.hdr, or CSV with a wavelength column and one column per spectrum), resampled to the raster&apos;s wavelengths. It names the endmembers after their closest library spectra (and guides the endmember search).</source>
         <translation>Optionale Bibliothek von Referenzspektren (ENVI .sli/.hdr oder CSV mit einer Wellenlängenspalte und einer Spalte pro Spektrum), auf die Wellenlängen des Rasters umgerechnet. Sie benennt die Endmember nach den ähnlichsten Bibliotheksspektren (und lenkt die Endmember-Suche).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="78"/>
+        <location filename="../plugin/algorithms/base.py" line="79"/>
         <source>Optional 1-based bands to use, e.g. &apos;1-50,60,70-90&apos;. Empty: every band not flagged bad.</source>
         <translation>Optionale zu verwendende Bänder (ab 1 gezählt), z. B. „1-50,60,70-90“. Leer: alle Bänder, die nicht als schlecht markiert sind.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="84"/>
+        <location filename="../plugin/algorithms/base.py" line="85"/>
         <source>Where the deep engine runs. Automatic uses a CUDA GPU when one is available, else the CPU.</source>
         <translation>Wo die Deep-Learning-Engine rechnet. Automatisch nutzt eine CUDA-GPU, wenn eine vorhanden ist, sonst den Prozessor.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="90"/>
+        <location filename="../plugin/algorithms/base.py" line="91"/>
         <source>How long the deep engine trains and refines: Fast (a few minutes on a CPU for a small scene), Default, or Best (several times slower).</source>
         <translation>Wie lange die Deep-Learning-Engine trainiert und verfeinert: Schnell (einige Minuten auf einem Prozessor für eine kleine Szene), Standard oder Beste (um ein Mehrfaches langsamer).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="101"/>
+        <location filename="../plugin/algorithms/base.py" line="102"/>
         <source>Optional three 1-based endmember numbers, e.g. &apos;1,2,3&apos;: when the result is opened in the map, an extra layer shows their abundances as red, green and blue. Empty: none.</source>
         <translation>Optional drei Endmember-Nummern (ab 1 gezählt), z. B. „1,2,3“: Wird das Ergebnis in der Karte geöffnet, zeigt ein zusätzlicher Layer ihre Abundanzen als Rot, Grün und Blau. Leer: keiner.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="108"/>
+        <location filename="../plugin/algorithms/base.py" line="109"/>
         <source>GeoTIFF with one Float32 band per endmember (band descriptions are the endmember names): fractions in [0, 1] that sum to one, on the input&apos;s grid, nodata where the input had no valid value. Opened in the map as one layer per endmember (colour ramp 0-1) in a group named after the input.</source>
         <translation>GeoTIFF mit einem Float32-Band pro Endmember (die Bandbeschreibungen sind die Endmember-Namen): Anteile in [0, 1], die sich zu eins summieren, im Raster der Eingabe, NoData wo die Eingabe keinen gültigen Wert hatte. Wird in der Karte als ein Layer pro Endmember (Farbverlauf 0–1) in einer nach der Eingabe benannten Gruppe geöffnet.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="117"/>
+        <location filename="../plugin/algorithms/base.py" line="118"/>
         <source>CSV: first column wavelength_nm (or band when the raster has no wavelengths), then one column per endmember, in the order of the abundance bands.</source>
         <translation>CSV: erste Spalte wavelength_nm (oder band, wenn das Raster keine Wellenlängen hat), dann eine Spalte pro Endmember in der Reihenfolge der Abundanzbänder.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="124"/>
+        <location filename="../plugin/algorithms/base.py" line="125"/>
         <source>Optional PNG plot of the endmember spectra (wavelength in nm, one line per endmember; matched library spectra dashed).</source>
         <translation>Optionales PNG-Diagramm der Endmember-Spektren (Wellenlänge in nm, eine Linie pro Endmember; zugeordnete Bibliotheksspektren gestrichelt).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="131"/>
+        <location filename="../plugin/algorithms/base.py" line="132"/>
         <source>Optional one-band GeoTIFF: per-pixel RMSE between the pixel spectrum and its reconstruction from the abundances and endmembers (high values: poorly explained pixels).</source>
         <translation>Optionales einbändiges GeoTIFF: RMSE je Pixel zwischen dem Pixelspektrum und seiner Rekonstruktion aus Abundanzen und Endmembern (hohe Werte: schlecht erklärte Pixel).</translation>
     </message>
@@ -496,62 +496,62 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>ExtractEndmembersAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="26"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="24"/>
         <source>VCA (from the data)</source>
         <translation>VCA (aus den Daten)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="26"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="24"/>
         <source>Library-guided (choose library spectra)</source>
         <translation>Bibliotheksgestützt (Bibliotheksspektren auswählen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="36"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="34"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="36"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="34"/>
         <source>How many spectra to extract; 0 estimates the number (HySime).</source>
         <translation>Wie viele Spektren extrahiert werden; 0 schätzt die Anzahl (HySime).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="41"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="39"/>
         <source>Method</source>
         <translation>Methode</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="48"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="46"/>
         <source>Endmember spectra</source>
         <translation>Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="60"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="58"/>
         <source>Extract endmembers</source>
         <translation>Endmember extrahieren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="63"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="61"/>
         <source>hyperspectral,endmember,vca,library,spectra,extraction</source>
         <translation>hyperspektral,Endmember,VCA,Bibliothek,Spektren,Extraktion</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="30"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="28"/>
         <source>Extracts endmember spectra from a hyperspectral raster with vertex component analysis (VCA), or chooses the library spectra that best explain it, and writes them to a CSV that &apos;Abundances for given endmembers (FCLS)&apos; reads.</source>
         <translation>Extrahiert Endmember-Spektren aus einem hyperspektralen Raster mit der Vertex Component Analysis (VCA) oder wählt die Bibliotheksspektren, die es am besten erklären, und schreibt sie in eine CSV, die „Abundanzen für gegebene Endmember (FCLS)“ liest.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="41"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="39"/>
         <source>VCA: the purest pixels&apos; spectra, named after the closest library spectra when a library is given. Library-guided: library spectra chosen to explain the data (needs a library).</source>
         <translation>VCA: die Spektren der reinsten Pixel, benannt nach den ähnlichsten Bibliotheksspektren, wenn eine Bibliothek angegeben ist. Bibliotheksgestützt: Bibliotheksspektren, die die Daten am besten erklären (benötigt eine Bibliothek).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="48"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="46"/>
         <source>CSV: first column wavelength_nm (or band), then one column per endmember.</source>
         <translation>CSV: erste Spalte wavelength_nm (oder band), dann eine Spalte pro Endmember.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="86"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="83"/>
         <source>The library-guided METHOD needs a spectral LIBRARY.</source>
         <translation>Die bibliotheksgestützte METHOD benötigt eine Spektralbibliothek (LIBRARY).</translation>
     </message>
@@ -559,27 +559,27 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>FclsAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/fcls.py" line="29"/>
+        <location filename="../plugin/algorithms/fcls.py" line="28"/>
         <source>Endmember spectra (CSV)</source>
         <translation>Endmember-Spektren (CSV)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/fcls.py" line="43"/>
+        <location filename="../plugin/algorithms/fcls.py" line="42"/>
         <source>Abundances for given endmembers (FCLS)</source>
         <translation>Abundanzen für gegebene Endmember (FCLS)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/fcls.py" line="46"/>
+        <location filename="../plugin/algorithms/fcls.py" line="45"/>
         <source>hyperspectral,abundance,fcls,least squares,baseline</source>
         <translation>hyperspektral,Abundanz,FCLS,kleinste Quadrate,Referenzverfahren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/fcls.py" line="23"/>
+        <location filename="../plugin/algorithms/fcls.py" line="22"/>
         <source>Computes one abundance map per given endmember with fully constrained least squares (FCLS): non-negative fractions summing to one that best reconstruct each pixel. The classical baseline; fast, no PyTorch needed.</source>
         <translation>Berechnet eine Abundanzkarte pro gegebenem Endmember mit vollständig beschränkten kleinsten Quadraten (FCLS): nichtnegative Anteile mit Summe eins, die jedes Pixel am besten rekonstruieren. Das klassische Referenzverfahren; schnell, ohne PyTorch.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/fcls.py" line="29"/>
+        <location filename="../plugin/algorithms/fcls.py" line="28"/>
         <source>CSV as written by &apos;Extract endmembers&apos; or &apos;Unmix hyperspectral raster&apos;: a wavelength_nm (or band) column and one column per endmember; resampled by wavelength when its bands differ from the raster&apos;s.</source>
         <translation>CSV, wie sie „Endmember extrahieren“ oder „Hyperspektrales Raster entmischen“ schreibt: eine Spalte wavelength_nm (oder band) und eine Spalte pro Endmember; nach Wellenlänge umgerechnet, wenn ihre Bänder von denen des Rasters abweichen.</translation>
     </message>
@@ -650,200 +650,220 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>SynthesizeAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="31"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="33"/>
         <source>Gaussian random fields</source>
         <translation>Gaußsche Zufallsfelder</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="31"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="33"/>
         <source>Legendre polynomials</source>
         <translation>Legendre-Polynome</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="31"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="33"/>
         <source>Mosaic (patches with soft edges)</source>
         <translation>Mosaik (Flächen mit weichen Rändern)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="43"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="45"/>
         <source>Height (pixels)</source>
         <translation>Höhe (Pixel)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="43"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="45"/>
         <source>Number of rows of the scene.</source>
         <translation>Anzahl der Zeilen der Szene.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="45"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="47"/>
         <source>Width (pixels)</source>
         <translation>Breite (Pixel)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="45"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="47"/>
         <source>Number of columns of the scene.</source>
         <translation>Anzahl der Spalten der Szene.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="47"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="49"/>
         <source>Number of endmembers</source>
         <translation>Anzahl der Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="47"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="49"/>
         <source>How many library spectra to mix (at least 2, at least 10° apart).</source>
         <translation>Wie viele Bibliotheksspektren gemischt werden (mindestens 2, mindestens 10° voneinander entfernt).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="50"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="52"/>
         <source>Abundance pattern</source>
         <translation>Abundanzmuster</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="50"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="52"/>
         <source>Spatial structure of the abundance maps: smooth random fields, smooth polynomials, or patches.</source>
         <translation>Räumliche Struktur der Abundanzkarten: glatte Zufallsfelder, glatte Polynome oder Flächen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="54"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="56"/>
         <source>Purity</source>
         <translation>Reinheit</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="54"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="56"/>
         <source>0 = highly mixed pixels, 1 = many nearly pure pixels.</source>
         <translation>0 = stark gemischte Pixel, 1 = viele nahezu reine Pixel.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="57"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="59"/>
         <source>Signal-to-noise ratio (dB)</source>
         <translation>Signal-Rausch-Verhältnis (dB)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="57"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="59"/>
         <source>Noise level; 0 = no noise.</source>
         <translation>Rauschpegel; 0 = kein Rauschen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="59"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="70"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="59"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="70"/>
         <source>The same seed gives the same scene.</source>
         <translation>Derselbe Startwert ergibt dieselbe Szene.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="61"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="72"/>
         <source>Scene</source>
         <translation>Szene</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="61"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="72"/>
         <source>The synthetic hyperspectral raster (Float32, wavelengths in the metadata).</source>
         <translation>Das synthetische hyperspektrale Raster (Float32, Wellenlängen in den Metadaten).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="64"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="75"/>
         <source>True abundances</source>
         <translation>Wahre Abundanzen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="64"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="75"/>
         <source>One band per endmember, named after it: the truth to score against.</source>
         <translation>Ein Band pro Endmember, nach ihm benannt: die Wahrheit, an der bewertet wird.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="68"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="79"/>
         <source>True endmembers</source>
         <translation>Wahre Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="68"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="79"/>
         <source>CSV of the mixed library spectra (wavelength_nm, one column per endmember).</source>
         <translation>CSV der gemischten Bibliotheksspektren (wavelength_nm, eine Spalte pro Endmember).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="72"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="83"/>
         <source>Spectral library</source>
         <translation>Spektralbibliothek</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="72"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="83"/>
         <source>Library to draw the endmembers from (ENVI .sli/.hdr or CSV); empty: the bundled USGS library.</source>
         <translation>Bibliothek, aus der die Endmember gezogen werden (ENVI .sli/.hdr oder CSV); leer: die mitgelieferte USGS-Bibliothek.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="76"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="87"/>
         <source>Endmember names (comma-separated)</source>
         <translation>Endmember-Namen (kommagetrennt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="83"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="94"/>
         <source>Synthesize test scene</source>
         <translation>Testszene synthetisieren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="86"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="97"/>
         <source>hyperspectral,synthetic,simulation,test,truth,benchmark</source>
         <translation>hyperspektral,synthetisch,Simulation,Test,Wahrheit,Benchmark</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="36"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="38"/>
         <source>Generates a hyperspectral scene with known truth: endmembers drawn from a spectral library (the bundled USGS one by default), spatially structured abundance maps that sum to one, and white noise at a given SNR. Use it to try the algorithms and to score them with &apos;Evaluate unmixing result&apos;.</source>
         <translation>Erzeugt eine hyperspektrale Szene mit bekannter Wahrheit: Endmember aus einer Spektralbibliothek (standardmäßig der mitgelieferten USGS-Bibliothek), räumlich strukturierte Abundanzkarten mit Summe eins und weißes Rauschen mit gegebenem SNR. Damit lassen sich die Algorithmen ausprobieren und mit „Entmischungsergebnis bewerten“ bewerten.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/synthesize.py" line="61"/>
+        <source>Illumination variability</source>
+        <translation>Beleuchtungsvariabilität</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/synthesize.py" line="61"/>
+        <source>Standard deviation of a smooth per-pixel brightness factor (shade, topography), e.g. 0.1; 0 = none.</source>
+        <translation>Standardabweichung eines glatten Helligkeitsfaktors je Pixel (Schatten, Topographie), z. B. 0,1; 0 = keiner.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/synthesize.py" line="65"/>
+        <source>Within-material variability</source>
+        <translation>Variabilität innerhalb der Materialien</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/synthesize.py" line="65"/>
+        <source>Each pixel mixes its own smoothly perturbed copies of the spectra, as real materials vary; relative standard deviation per band, e.g. 0.05; 0 = none. The true endmembers are the unperturbed spectra.</source>
+        <translation>Jedes Pixel mischt eigene, glatt gestörte Kopien der Spektren, wie reale Materialien variieren; relative Standardabweichung je Band, z. B. 0,05; 0 = keine. Die wahren Endmember sind die ungestörten Spektren.</translation>
     </message>
 </context>
 <context>
     <name>TrainAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="33"/>
+        <location filename="../plugin/algorithms/train.py" line="32"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="40"/>
+        <location filename="../plugin/algorithms/train.py" line="39"/>
         <source>Reference abundances (optional)</source>
         <translation>Referenzabundanzen (optional)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="47"/>
+        <location filename="../plugin/algorithms/train.py" line="46"/>
         <source>Model file</source>
         <translation>Modelldatei</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="60"/>
+        <location filename="../plugin/algorithms/train.py" line="59"/>
         <source>Train unmixing model</source>
         <translation>Entmischungsmodell trainieren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="63"/>
+        <location filename="../plugin/algorithms/train.py" line="62"/>
         <source>hyperspectral,unmixing,training,model,diffusion,checkpoint</source>
         <translation>hyperspektral,Entmischung,Training,Modell,Diffusion,Checkpoint</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="76"/>
+        <location filename="../plugin/algorithms/train.py" line="74"/>
         <source>DiffUnmix models (*.pt)</source>
         <translation>DiffUnmix-Modelle (*.pt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="26"/>
+        <location filename="../plugin/algorithms/train.py" line="25"/>
         <source>Fits the deep engine (HybridSTU and the abundance and endmember diffusion models) to a raster and saves it as a model file, to be applied to other rasters of the same sensor with &apos;Apply unmixing model&apos;. Semi-blind by default; supervised when reference abundances are given. Needs PyTorch; takes minutes on a CPU.</source>
         <translation>Passt die Deep-Learning-Engine (HybridSTU sowie die Diffusionsmodelle für Abundanzen und Endmember) an ein Raster an und speichert sie als Modelldatei, die mit „Entmischungsmodell anwenden“ auf andere Raster desselben Sensors angewendet werden kann. Standardmäßig halbblind; überwacht, wenn Referenzabundanzen angegeben sind. Benötigt PyTorch; dauert auf einem Prozessor einige Minuten.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="33"/>
+        <location filename="../plugin/algorithms/train.py" line="32"/>
         <source>How many materials the model separates. 0: estimated from the data (HySime), or the band count of the reference abundances when given.</source>
         <translation>Wie viele Materialien das Modell trennt. 0: aus den Daten geschätzt (HySime) oder die Bandanzahl der Referenzabundanzen, falls angegeben.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="40"/>
+        <location filename="../plugin/algorithms/train.py" line="39"/>
         <source>Optional raster of known abundances on the input&apos;s grid (one band per endmember): supervised training.</source>
         <translation>Optionales Raster bekannter Abundanzen im Raster der Eingabe (ein Band pro Endmember): überwachtes Training.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="47"/>
+        <location filename="../plugin/algorithms/train.py" line="46"/>
         <source>The fitted model (.pt): weights, endmembers, band count and wavelengths. Holds tensors and plain settings only.</source>
         <translation>Das angepasste Modell (.pt): Gewichte, Endmember, Bandanzahl und Wellenlängen. Enthält nur Tensoren und einfache Einstellungen.</translation>
     </message>
@@ -851,57 +871,57 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>UnmixAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="45"/>
+        <location filename="../plugin/algorithms/unmix.py" line="43"/>
         <source>Full engine (HybridSTU + diffusion)</source>
         <translation>Vollständige Engine (HybridSTU + Diffusion)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="45"/>
+        <location filename="../plugin/algorithms/unmix.py" line="43"/>
         <source>VCA + FCLS (classical)</source>
         <translation>VCA + FCLS (klassisch)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="55"/>
+        <location filename="../plugin/algorithms/unmix.py" line="53"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="62"/>
+        <location filename="../plugin/algorithms/unmix.py" line="60"/>
         <source>Method</source>
         <translation>Methode</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="71"/>
+        <location filename="../plugin/algorithms/unmix.py" line="69"/>
         <source>Saved model (optional)</source>
         <translation>Gespeichertes Modell (optional)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="85"/>
+        <location filename="../plugin/algorithms/unmix.py" line="83"/>
         <source>Unmix hyperspectral raster</source>
         <translation>Hyperspektrales Raster entmischen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="88"/>
+        <location filename="../plugin/algorithms/unmix.py" line="86"/>
         <source>hyperspectral,unmixing,endmember,abundance,vca,fcls,diffusion,spectral</source>
         <translation>hyperspektral,Entmischung,Endmember,Abundanz,VCA,FCLS,Diffusion,spektral</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="50"/>
+        <location filename="../plugin/algorithms/unmix.py" line="48"/>
         <source>Estimates the endmember spectra (pure materials) of a hyperspectral raster and one abundance map per endmember: the fraction of each material in each pixel, non-negative and summing to one.</source>
         <translation>Schätzt die Endmember-Spektren (reine Materialien) eines hyperspektralen Rasters und eine Abundanzkarte pro Endmember: den Anteil jedes Materials in jedem Pixel, nichtnegativ und mit Summe eins.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="55"/>
+        <location filename="../plugin/algorithms/unmix.py" line="53"/>
         <source>How many materials to extract. 0 estimates the number from the data (HySime). Must be smaller than the number of bands. Ignored with a saved model.</source>
         <translation>Wie viele Materialien extrahiert werden. 0 schätzt die Anzahl aus den Daten (HySime). Muss kleiner als die Anzahl der Bänder sein. Wird mit einem gespeicherten Modell ignoriert.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="62"/>
+        <location filename="../plugin/algorithms/unmix.py" line="60"/>
         <source>Full engine: a spectral-spatial CNN (HybridSTU) fitted to the scene, its abundances refined by a diffusion model (DDIM) and the spectra by a second one; needs PyTorch, takes minutes on a CPU. VCA + FCLS: vertex component analysis then fully constrained least squares; takes seconds and needs no PyTorch.</source>
         <translation>Vollständige Engine: ein spektral-räumliches CNN (HybridSTU), an die Szene angepasst, dessen Abundanzen ein Diffusionsmodell (DDIM) verfeinert und die Spektren ein zweites; benötigt PyTorch, dauert auf einem Prozessor Minuten. VCA + FCLS: Vertex Component Analysis, dann vollständig beschränkte kleinste Quadrate; dauert Sekunden und benötigt kein PyTorch.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="71"/>
+        <location filename="../plugin/algorithms/unmix.py" line="69"/>
         <source>A model file (.pt) written by &apos;Train unmixing model&apos;: applied instead of fitting the engine to this raster (same sensor and bands). Uses the full engine and the model&apos;s endmembers; Method and Number of endmembers are then ignored.</source>
         <translation>Eine Modelldatei (.pt), geschrieben von „Entmischungsmodell trainieren“: wird angewendet, statt die Engine an dieses Raster anzupassen (gleicher Sensor, gleiche Bänder). Verwendet die vollständige Engine und die Endmember des Modells; Methode und Anzahl der Endmember werden dann ignoriert.</translation>
     </message>

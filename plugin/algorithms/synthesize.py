@@ -22,6 +22,8 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
     FAMILY = "FAMILY"
     PURITY = "PURITY"
     SNR = "SNR"
+    ILLUMINATION = "ILLUMINATION"
+    VARIABILITY = "VARIABILITY"
     SEED = "SEED"
     OUTPUT = "OUTPUT"
     OUTPUT_ABUNDANCES = "OUTPUT_ABUNDANCES"
@@ -56,6 +58,15 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
                                    "0 = highly mixed pixels, 1 = many nearly pure pixels.")),
         SNR: (QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Signal-to-noise ratio (dB)"),
               QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Noise level; 0 = no noise.")),
+        ILLUMINATION: (QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Illumination variability"),
+                       QT_TRANSLATE_NOOP("SynthesizeAlgorithm",
+                                         "Standard deviation of a smooth per-pixel brightness factor (shade, "
+                                         "topography), e.g. 0.1; 0 = none.")),
+        VARIABILITY: (QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Within-material variability"),
+                      QT_TRANSLATE_NOOP("SynthesizeAlgorithm",
+                                        "Each pixel mixes its own smoothly perturbed copies of the spectra, as real "
+                                        "materials vary; relative standard deviation per band, e.g. 0.05; 0 = "
+                                        "none. The true endmembers are the unperturbed spectra.")),
         SEED: (QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Random seed"),
                QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "The same seed gives the same scene.")),
         OUTPUT: (QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Scene"),
@@ -100,6 +111,9 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
                                               minValue=0.0, maxValue=1.0), advanced=True)
         self.add(QgsProcessingParameterNumber(self.SNR, self.label(self.SNR), type=QgsProcessingParameterNumber.Double,
                                               defaultValue=30.0, minValue=0.0))
+        for name in (self.ILLUMINATION, self.VARIABILITY):
+            self.add(QgsProcessingParameterNumber(name, self.label(name), type=QgsProcessingParameterNumber.Double,
+                                                  defaultValue=0.0, minValue=0.0, maxValue=1.0), advanced=True)
         self.add(QgsProcessingParameterNumber(self.SEED, self.label(self.SEED), type=integer, defaultValue=0,
                                               minValue=0))
         self.add_library()
@@ -121,6 +135,8 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
             family=self.enum_value(parameters, self.FAMILY, context, self.FAMILIES),
             purity=self.parameterAsDouble(parameters, self.PURITY, context),
             snr_db=self.parameterAsDouble(parameters, self.SNR, context),
+            illumination=self.parameterAsDouble(parameters, self.ILLUMINATION, context),
+            variability=self.parameterAsDouble(parameters, self.VARIABILITY, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             library=self.file_param(parameters, "LIBRARY", context),
             scene_path=scene, abundances_path=abundances, endmembers_path=endmembers)

@@ -155,7 +155,7 @@ def test_add_noise_none_and_errors():
 # ------------------------------------------------------------------ scenes
 def test_scene_config_json_round_trip():
     cfg = SceneConfig(height=20, width=30, p=3, family="mosaic", purity=0.8, snr_db=None,
-                      noise="correlated", illumination=0.1, seed=4, max_abundance=0.9)
+                      noise="correlated", illumination=0.1, seed=4, max_abundance=0.9, variability=0.05)
     text = cfg.to_json()
     assert json.loads(text)["family"] == "mosaic"
     assert SceneConfig.from_json(text) == cfg
@@ -194,6 +194,26 @@ def test_make_scene_illumination_and_noise(lib):
     yn, an = make_scene(e, cfg_noisy)
     np.testing.assert_array_equal(an, a)  # same seed, same abundances
     assert abs(_snr_db(np.tensordot(e.T, an, axes=(1, 0)), yn) - 25.0) < 0.3
+
+
+def test_make_scene_variability(lib):
+    _, e = select_endmembers(lib, 3, seed=1)
+    base = SceneConfig(height=40, width=40, p=3, purity=0.9, snr_db=None, seed=3)
+    y0, a0 = make_scene(e, base)
+    y, a = make_scene(e, SceneConfig(**{**base.__dict__, "variability": 0.05}))
+    np.testing.assert_array_equal(a, a0)  # its own random stream: the abundances are unchanged
+    pure = a[0] > 0.995  # a pure pixel shows its own copy of the spectrum: e₀ · exp(g)
+    assert pure.sum() > 10
+    g = np.log(y[:, pure] / e[0][:, None])
+    assert 0.03 < g.std(axis=1).mean() < 0.08  # per-band log-std ≈ 0.05, across pure pixels
+    assert np.abs(np.diff(g, axis=0)).max() < 0.02  # smooth along the spectrum
+    rel = np.abs(y - y0).mean() / np.abs(y0).mean()
+    assert 0.02 < rel < 0.1
+    # the same config again gives the same scene; without variability the old one
+    np.testing.assert_array_equal(make_scene(e, SceneConfig(**{**base.__dict__, "variability": 0.05}))[0], y)
+    np.testing.assert_allclose(y0, np.tensordot(e.T, a0, axes=(1, 0)), rtol=1e-5, atol=1e-7)
+    with pytest.raises(UnmixError, match="variability must be in"):
+        SceneConfig(variability=-0.1).validate()
 
 
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")

@@ -131,6 +131,18 @@ def test_synthesize(tmp_path):
                                      "OUTPUT": f"{again}/s.tif", "OUTPUT_ABUNDANCES": f"{again}/a.tif",
                                      "OUTPUT_ENDMEMBERS": f"{again}/e.csv"})
     assert np.array_equal(read_raster(f"{again}/s.tif")["data"], scene["data"])  # same seed, same scene
+    varied = str(tmp_path / "varied")
+    os.mkdir(varied)
+    run_alg("diffunmix:synthesize", {"HEIGHT": 20, "WIDTH": 30, "ENDMEMBERS": 4, "FAMILY": 2, "SNR": 0, "SEED": 4,
+                                     "ILLUMINATION": 0.1, "VARIABILITY": 0.05, "OUTPUT": f"{varied}/s.tif",
+                                     "OUTPUT_ABUNDANCES": f"{varied}/a.tif", "OUTPUT_ENDMEMBERS": f"{varied}/e.csv"})
+    # same abundances and endmembers; the pixels are no longer exact mixtures of them
+    assert np.array_equal(read_raster(f"{varied}/a.tif")["data"], truth["data"])
+    assert np.array_equal(read_csv(f"{varied}/e.csv")[1], E)
+    Y = read_raster(f"{varied}/s.tif")["data"].reshape(scene["count"], -1).T.astype(np.float64)
+    A = truth["data"].reshape(4, -1).T.astype(np.float64)
+    rel = np.linalg.norm(Y - A @ E) / np.linalg.norm(Y)
+    assert 0.03 < rel < 0.3, rel
 
 
 def test_unmix_writes_residual_plot_and_report(library_scene, tmp_path):
