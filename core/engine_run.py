@@ -125,11 +125,15 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     mixing, robust = "linear", None
     cubes = window_cubes(reader, max_pixels=262144)  # read once: robust start and scene gate
     if robust_start:
-        prog.info("noise-robust endmembers: denoised VCA, minimum-volume simplex, scale test")
+        prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
+                  "representative spectra, scale test")
         robust = robust_endmembers(cubes, p, seed=opts.seed, progress=prog)
         if robust is not None:
             E0, mixing, sigma = robust["E"], robust["mixing"], robust["sigma"]
-            prog.info(f"mixing model: {mixing} (abundance-sum spread {robust['scale_ratio']:.1f}× noise)")
+            prog.info(f"mixing model: {mixing} (abundance-sum spread {robust['scale_ratio']:.1f}× noise); "
+                      f"energy outside the {p}-endmember subspace {robust['model_excess']:.2f}× noise: "
+                      + ("within-material variability, representative endmembers" if robust["variability"]
+                         else "no within-material variability"))
             if lib is not None:
                 from .endmembers import name_endmembers
 
@@ -164,6 +168,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
            "angles": angles2 if lib is not None else None, "noise_sigma": sigma, "device": str(device),
            "validation": getattr(engine, "validation", None), "mixing": engine.mixing,
            "scale_ratio": None if robust is None else robust["scale_ratio"],
+           "model_excess": None if robust is None else robust["model_excess"],
            "timings": {"estimation_s": t_est, "fitting_s": t_fit,
                        "calibration_s": time.perf_counter() - t0 - t_est - t_fit}}
     prog.set_progress(85)
@@ -266,6 +271,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                                 ctx["angles"], opts, engine.P, ctx["p_est"], ctx["timings"], t0,
                                 extra={"valid_pixels": stats["valid_pixels"], "device": ctx["device"],
                                        "mixing_model": engine.mixing, "scale_ratio": ctx.get("scale_ratio"),
+                                       "model_excess": ctx.get("model_excess"),
                                        "self_validation": ctx.get("validation"),
                                        "engine_config": engine.cfg.to_dict()})
         staged.commit()

@@ -112,3 +112,53 @@ def test_sure_estimates_the_signal_error_of_estimators_it_cannot_see_inside():
                                  for k, cube in enumerate(cubes)])
             assert abs(est[name] - truth[name]) < 0.15 * truth[name] + 2e-6, (space, name, est[name], truth[name])
         assert truth["filtered"] < truth["raw"] and est["filtered"] < est["raw"]
+
+
+def _variability_scene(variability, seed=5):
+    from core.synth import SceneConfig, make_scene
+
+    rng = np.random.default_rng(seed)
+    E = _endmembers(3, 60, rng)
+    y, a = make_scene(E, SceneConfig(height=64, width=64, p=3, purity=0.7, snr_db=30.0, seed=seed,
+                                     variability=variability))
+    return E, y, a
+
+
+@pytest.mark.parametrize("variability,expect", [(0.0, False), (0.05, True)])
+def test_model_excess_tells_variability_from_noise(variability, expect):
+    from core.robust import VARIABILITY_EXCESS, model_excess, noise_sigma
+
+    _, y, _ = _variability_scene(variability)
+    X = y.reshape(y.shape[0], -1).T.astype(np.float64)
+    excess = model_excess(X, noise_sigma(X), 3)
+    if expect:
+        assert excess > VARIABILITY_EXCESS + 0.2, excess
+    else:
+        assert 0.9 < excess < VARIABILITY_EXCESS, excess
+
+
+def test_representative_endmembers_average_the_closest_pixels_in_angle():
+    from core.robust import representative_endmembers
+
+    X = np.array([[1.0, 0.0], [2.0, 0.1], [0.9, 0.2], [0.0, 1.0], [0.1, 3.0]])
+    # angle, not distance: [2, 0.1] is closer in angle to [1, 0] than [0.9, 0.2] is
+    out = representative_endmembers(np.array([[5.0, 0.0], [0.0, 1.0]]), X, k=2)
+    np.testing.assert_allclose(out, [[1.5, 0.05], [0.05, 2.0]])
+
+
+def test_robust_endmembers_take_representative_spectra_under_variability():
+    """With within-material variability the extreme pixels are outliers of each
+    material; the mean of its core is closer to the material's spectrum."""
+    from core.robust import robust_endmembers, vca_max_volume, windows_pixels
+
+    E, y, _ = _variability_scene(0.05)
+    cubes = [(y, np.ones(y.shape[1:], bool))]
+    got = robust_endmembers(cubes, 3, seed=0)
+    assert got["variability"] and got["model_excess"] > 1.2
+    extreme = vca_max_volume(windows_pixels(cubes, radius=2)[1], 3, seed=0)
+    err = sad(E, got["E"][match_endmembers(E, got["E"])]).mean()
+    err_extreme = sad(E, extreme[match_endmembers(E, extreme)]).mean()
+    assert err < 0.7 * err_extreme, (err, err_extreme)
+    # without variability the scene keeps the minimum-volume / VCA path
+    _, y0, _ = _variability_scene(0.0)
+    assert not robust_endmembers([(y0, np.ones(y0.shape[1:], bool))], 3, seed=0)["variability"]
