@@ -289,7 +289,7 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
     variable = excess > VARIABILITY_EXCESS
     if variable:
         # the core of each material: about a third of its share of the pixels (chosen on
-        # Samson and five synthetic variability scenes from N/20, N/10, N/5, N/(3P), N/(2P)).
+        # Samson and six synthetic variability scenes from N/20, N/10, N/5, N/(3P), N/(2P)).
         # Restarts are compared by the volume of these cores: the most extreme VCA pixels
         # are the likeliest to be variability outliers.
         k = max(3, len(filt) // (3 * p))
