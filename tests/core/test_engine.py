@@ -72,6 +72,8 @@ def test_full_engine_beats_vca_fcls(scene, tmp_path):
     assert report["method"] == "full" and "fitting_s" in report["timings_s"]
     sure = report["self_validation"]["scene_sure"]  # the scene gate ran and recorded its evidence
     assert sure["prior"] is not None and sure["use_correction"] == report["self_validation"]["use_correction"]
+    # mixtures of 3 fixed spectra: no energy outside their subspace beyond noise, no variability branch
+    assert report["mixing_model"] == "linear" and 0.8 < report["model_excess"] < 1.2
     assert scores["full"] < scores["vca-fcls"], scores
 
 
