@@ -215,11 +215,11 @@ def model_excess(X: np.ndarray, sigma: np.ndarray, p: int, max_pixels: int = 200
 
 def representative_endmembers(E: np.ndarray, X: np.ndarray, k: int) -> np.ndarray:
     """Each endmember replaced by the mean of the ``k`` pixels of X (N, B) closest to it in angle."""
-    U = X / np.clip(np.linalg.norm(X, axis=1, keepdims=True), 1e-12, None)
+    norms = np.clip(np.linalg.norm(X, axis=1), 1e-12, None)  # (N,): no normalised copy of X
     k = int(np.clip(k, 1, len(X)))
     out = []
     for e in np.asarray(E, np.float64):
-        cos = U @ (e / max(float(np.linalg.norm(e)), 1e-12))
+        cos = (X @ e) / norms  # ∝ cosine: the order is all that matters
         out.append(X[np.argpartition(-cos, k - 1)[:k]].mean(axis=0))
     return np.clip(np.array(out), 0.0, None)
 
