@@ -208,6 +208,16 @@ def _estimate_snr_db(py: float, px: float, p: int, b: int) -> float:
     return float(10.0 * np.log10(num / den))
 
 
+def _project(Y: np.ndarray, valid: np.ndarray, U: np.ndarray, mean: np.ndarray | None = None,
+             chunk: int = 65536) -> np.ndarray:
+    """``(Y[valid] − mean) @ U`` in float64, a chunk of rows at a time (no float64 copy of Y)."""
+    out = np.empty((valid.size, U.shape[1]))
+    for i in range(0, valid.size, chunk):
+        rows = Y[valid[i:i + chunk]].astype(np.float64)
+        out[i:i + chunk] = (rows - mean if mean is not None else rows) @ U
+    return out
+
+
 def vca(
     Y: np.ndarray,
     p: int,
@@ -249,26 +259,25 @@ def vca(
     Ys = Y[_sample(valid, max_pixels, seed)].astype(np.float64)
     n = Ys.shape[0]
     y_mean = Ys.mean(axis=0)
-    py = float(np.sum(Ys**2)) / n
+    py = float(np.einsum("ij,ij->", Ys, Ys)) / n
+    corr = Ys.T @ Ys / n  # (B, B) second moments; the covariance from them, without a centred copy
+    cov = corr - np.outer(y_mean, y_mean)
     if snr_db is None:
-        Yc = Ys - y_mean
-        Ud = np.linalg.eigh(Yc.T @ Yc / n)[1][:, ::-1][:, :p]
-        px = float(np.sum((Yc @ Ud) ** 2)) / n + float(y_mean @ y_mean)
+        Ud = np.linalg.eigh(cov)[1][:, ::-1][:, :p]
+        px = float(np.sum((Ys @ Ud - y_mean @ Ud) ** 2)) / n + float(y_mean @ y_mean)
         snr_db = _estimate_snr_db(py, px, p, b)
-    Yv = Y[valid].astype(np.float64)
-    if snr_db < 15.0 + 10.0 * np.log10(p):
+    del Ys
+    low = snr_db < 15.0 + 10.0 * np.log10(p)
+    if low:
         # low SNR: affine (p−1)-subspace, then lift with a constant coordinate
-        Yc = Ys - y_mean
-        Ud = np.linalg.eigh(Yc.T @ Yc / n)[1][:, ::-1][:, : p - 1]
-        x = (Yv - y_mean) @ Ud
-        Rp = x @ Ud.T + y_mean
+        Ud = np.linalg.eigh(cov)[1][:, ::-1][:, : p - 1]
+        x = _project(Y, valid, Ud, y_mean)
         c = float(np.sqrt(np.max(np.sum(x**2, axis=1))))
         proj = np.hstack([x, np.full((x.shape[0], 1), c)])
     else:
         # high SNR: projective projection onto the p-dim correlation subspace
-        Ud = np.linalg.eigh(Ys.T @ Ys / n)[1][:, ::-1][:, :p]
-        x = Yv @ Ud
-        Rp = x @ Ud.T
+        Ud = np.linalg.eigh(corr)[1][:, ::-1][:, :p]
+        x = _project(Y, valid, Ud)
         u = x.mean(axis=0)
         denom = x @ u
         ok = denom > 1e-12 * np.max(np.abs(denom))
@@ -283,7 +292,8 @@ def vca(
         f /= np.linalg.norm(f)
         picks[i] = int(np.argmax(np.abs(proj @ f)))
         found[:, i] = proj[picks[i]]
-    return Rp[picks].copy(), valid[picks]
+    E = x[picks] @ Ud.T  # the picks on the signal subspace
+    return (E + y_mean if low else E), valid[picks]
 
 
 # --------------------------------------------------------------------------

@@ -74,20 +74,36 @@ def bilateral(y: torch.Tensor, sigma: torch.Tensor, h: float = 0.5, radius: int 
     yp = torch.nn.functional.pad(y, (radius, radius, radius, radius), mode="replicate")
     num = torch.zeros_like(y)
     den = torch.zeros((n, 1, hh, ww), dtype=y.dtype, device=y.device)
+    diff = torch.empty_like(y)  # one scratch cube, reused for every neighbour
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
             z = yp[:, :, dy:dy + hh, dx:dx + ww]
-            d = torch.sum((z - y) ** 2, dim=1, keepdim=True) / s2
+            torch.sub(z, y, out=diff)
+            d = torch.sum(diff.square_(), dim=1, keepdim=True) / s2
             w = torch.exp(-0.5 * torch.clamp(d - 1.0, min=0.0) / h**2)
-            num += w * z
+            num.addcmul_(w, z)
             den += w
-    return num / den
+    return num.div_(den)
 
 
-def bilateral_np(cube: np.ndarray, sigma: np.ndarray, **kw) -> np.ndarray:
-    """:func:`bilateral` on one (B, H, W) numpy cube (float64 out)."""
-    y = torch.from_numpy(np.ascontiguousarray(cube, np.float64))[None]
-    return bilateral(y, torch.from_numpy(np.asarray(sigma, np.float64)), **kw)[0].numpy()
+def bilateral_np(cube: np.ndarray, sigma: np.ndarray, rows: int = 64, **kw) -> np.ndarray:
+    """:func:`bilateral` on one (B, H, W) numpy cube (float64 out), ``rows`` rows at a time.
+
+    Each block of rows is filtered with ``radius`` rows of real neighbours on
+    either side, so the result is the same as filtering the whole cube, with
+    scratch memory for a block instead of several copies of the cube.
+    """
+    cube = np.asarray(cube)
+    sig = torch.from_numpy(np.asarray(sigma, np.float64))
+    r = int(kw.get("radius", 1))
+    hh = cube.shape[1]
+    out = np.empty(cube.shape, np.float64)
+    for r0 in range(0, hh, max(1, int(rows))):
+        r1 = min(hh, r0 + rows)
+        a, b = max(0, r0 - r), min(hh, r1 + r)
+        y = torch.from_numpy(np.ascontiguousarray(cube[:, a:b], np.float64))[None]
+        out[:, r0:r1] = bilateral(y, sig, **kw)[0, :, r0 - a:r0 - a + (r1 - r0)].numpy()
+    return out
 
 
 def scaled_abundances(Y: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -219,13 +235,15 @@ def representative_endmembers(E: np.ndarray, X: np.ndarray, k: int) -> np.ndarra
     k = int(np.clip(k, 1, len(X)))
     out = []
     for e in np.asarray(E, np.float64):
-        cos = (X @ e) / norms  # ∝ cosine: the order is all that matters
-        out.append(X[np.argpartition(-cos, k - 1)[:k]].mean(axis=0))
+        cos = (X @ e.astype(X.dtype)) / norms  # ∝ cosine: the order is all that matters
+        out.append(X[np.argpartition(-cos, k - 1)[:k]].mean(axis=0, dtype=np.float64))
     return np.clip(np.array(out), 0.0, None)
 
 
-def scale_variability(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """How much more the NNLS abundance sums vary than noise alone would make them.
+def scale_variability(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, seed: int = 0,
+                      max_pixels: int = 65536) -> tuple[float, float]:
+    """How much more the NNLS abundance sums vary than noise alone would make them
+    (on at most ``max_pixels`` of the pixels Y (N, B), evenly strided).
 
     Returns:
         (ratio of the std of Σa over the pixels to that of a noise-only
@@ -233,6 +251,7 @@ def scale_variability(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, seed: int
     """
     from .fcls import fcls, nnls
 
+    Y = Y[:: -(-len(Y) // max_pixels)]  # a strided sample is plenty for two standard deviations
     rng = np.random.default_rng(seed)
     s = nnls(Y, E).sum(axis=1)
     sim = fcls(Y, E).astype(np.float64) @ E + np.asarray(sigma)[None, :] * rng.standard_normal(Y.shape)
@@ -255,19 +274,31 @@ def windows_pixels(cubes, radius: int = 1):
         cubes: ``[(cube (B, h, w), valid (h, w)), ...]``, e.g. :func:`core.engine_run.window_cubes`.
 
     Returns:
-        (raw (N, B), filtered (N, B), sigma (B,)) float64, valid pixels only; None without windows.
+        (raw (N, B), filtered (N, B), both in the windows' float type, sigma (B,) float64),
+        valid pixels only; None without windows.
     """
     if not cubes:
         return None
-    raw = np.concatenate([cube[:, valid].T.astype(np.float64) for cube, valid in cubes])
-    sigma = noise_sigma(raw)
-    filt = []
+    n, b = sum(int(valid.sum()) for _, valid in cubes), cubes[0][0].shape[0]
+    # filled window by window (no second copy), in the windows' float type (float32 from a
+    # RasterReader): the filter runs in float64, its result is stored at the data's precision
+    dtype = np.result_type(cubes[0][0].dtype, np.float32)
+    raw, filt = np.empty((n, b), dtype), np.empty((n, b), dtype)
+    i = 0
     for cube, valid in cubes:
+        m = int(valid.sum())
+        raw[i:i + m] = cube[:, valid].T
+        i += m
+    sigma = noise_sigma(raw)
+    i = 0
+    for cube, valid in cubes:
+        m = int(valid.sum())
         c = np.array(cube, np.float64)
         if not valid.all():  # fill gaps with the window mean so they do not bleed NaN
             c[:, ~valid] = np.nanmean(c[:, valid], axis=1)[:, None]
-        filt.append(bilateral_np(c, sigma, radius=radius)[:, valid].T)
-    return raw, np.concatenate(filt), sigma
+        filt[i:i + m] = bilateral_np(c, sigma, radius=radius)[:, valid].T
+        i += m
+    return raw, filt, sigma
 
 
 def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixels: int = 10000) -> dict:

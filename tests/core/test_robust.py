@@ -38,6 +38,15 @@ def test_bilateral_removes_noise_and_keeps_an_edge():
     assert np.array_equal(bilateral_np(noisy, np.zeros(b)), noisy)
 
 
+@pytest.mark.parametrize("radius", [1, 2])
+def test_bilateral_np_in_row_blocks_equals_the_whole_cube(radius):
+    rng = np.random.default_rng(3)
+    cube, sigma = rng.random((7, 150, 33)), np.full(7, 0.1)
+    whole = bilateral(torch.from_numpy(cube)[None], torch.from_numpy(sigma), radius=radius)[0].numpy()
+    for rows in (1, 5, 64, 150):
+        np.testing.assert_allclose(bilateral_np(cube, sigma, rows=rows, radius=radius), whole, rtol=1e-12, atol=1e-15)
+
+
 def test_min_volume_recovers_endmembers_that_no_pixel_shows_pure():
     rng = np.random.default_rng(1)
     p, b = 3, 40
