@@ -18,8 +18,10 @@ One run, on CPU and on CUDA when present (``--device auto``), measures:
   ``--sizes`` (default 256², 1024², 2048²) × 200 bands, int16;
 * the tile overlap overhead (same tiles, default overlap vs none);
 * the default ``unmix`` (method full: fitting included) of a 100×100×200
-  scene, split into estimation / fitting / calibration / inference from the
-  timings its report records.
+  scene (and of larger ones with ``--unmix-sizes``: fitting samples at most
+  262,144 pixels, so its memory stops growing at 512²), split into
+  estimation / fitting / calibration / inference from the timings its report
+  records.
 
 Rasters are int16 reflectance×10000 GeoTIFFs (scale 1e-4, 256-px tiles)
 mixing 5 endmembers (``core.synth.abundance_field`` 'grf', 30 dB noise),
@@ -300,6 +302,9 @@ def main():
     ap.add_argument("--apply-only", action="store_true",
                     help="per size only the I/O and apply runs (no VCA+FCLS, overlap test or default unmix): "
                          "for a short GPU lease")
+    ap.add_argument("--unmix-sizes", default="100",
+                    help="comma-separated sizes S of the default-unmix measurement (S×S×200)")
+    ap.add_argument("--unmix-only", action="store_true", help="only the default-unmix measurements")
     ap.add_argument("--default-quality", default="default", choices=("fast", "default", "best"),
                     help="quality of the default-unmix measurement (fast for a quick check of this script)")
     ap.add_argument("--note", action="append", default=[], help="free text recorded in the JSON notes")
@@ -344,6 +349,8 @@ def main():
 
 
 def run(a, res, tmp, gdal, main_dev, devices):
+    if a.unmix_only:
+        return default_unmixes(a, res, tmp, main_dev)
     """All measurements (see the module doc) into ``res``; scratch files under ``tmp``."""
     import torch
 
@@ -407,16 +414,22 @@ def run(a, res, tmp, gdal, main_dev, devices):
         paths[So] = os.path.join(tmp, f"scene_{So}.tif")
         make_raster(paths[So], So)
     res["overlap"] = overlap_overhead(paths[So], So, model_on, main_dev, tmp)
-    res["default_unmix_100"] = default_unmix(tmp, main_dev, a.default_quality)
+    default_unmixes(a, res, tmp, main_dev)
 
 
-def default_unmix(tmp, device, quality):
-    """``unmix`` with method full and default options (fitting included) of a 100×100 scene."""
-    path = os.path.join(tmp, "scene_100.tif")
-    make_raster(path, 100, seed=1)
-    d = unmix_child(path, tmp, "default", method="full", device=device.type, quality=quality)
+def default_unmixes(a, res, tmp, device):
+    for S in (int(v) for v in a.unmix_sizes.split(",") if v.strip()):
+        res[f"default_unmix_{S}"] = default_unmix(tmp, device, a.default_quality, S)
+
+
+def default_unmix(tmp, device, quality, S=100):
+    """``unmix`` with method full and default options (fitting included) of an S×S scene."""
+    path = os.path.join(tmp, f"scene_u{S}.tif")
+    make_raster(path, S, seed=1)
+    d = unmix_child(path, tmp, f"default{S}", method="full", device=device.type, quality=quality)
+    os.remove(path)
     t = d["report"]["timings_s"]
-    print(f"\ndefault unmix (method full) of 100x100x{B} on {device}: {d['s']:.1f}s (peak {d['rss_mb']:.0f} MiB)"
+    print(f"\ndefault unmix (method full) of {S}x{S}x{B} on {device}: {d['s']:.1f}s (peak {d['rss_mb']:.0f} MiB)"
           f" = estimation {t.get('estimation_s', 0):.1f} + fitting {t.get('fitting_s', 0):.1f}"
           f" + calibration {t.get('calibration_s', 0):.1f} + inference {t.get('inference_s', 0):.1f} s"
           f" (P = {d['report']['endmember_count']})", flush=True)
