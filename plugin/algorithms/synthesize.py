@@ -111,9 +111,10 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
                                               minValue=0.0, maxValue=1.0), advanced=True)
         self.add(QgsProcessingParameterNumber(self.SNR, self.label(self.SNR), type=QgsProcessingParameterNumber.Double,
                                               defaultValue=30.0, minValue=0.0))
-        for name in (self.ILLUMINATION, self.VARIABILITY):
+        for name in (self.ILLUMINATION, self.VARIABILITY):  # optional: models saved before them stay valid
             self.add(QgsProcessingParameterNumber(name, self.label(name), type=QgsProcessingParameterNumber.Double,
-                                                  defaultValue=0.0, minValue=0.0, maxValue=1.0), advanced=True)
+                                                  defaultValue=0.0, minValue=0.0, maxValue=1.0, optional=True),
+                     advanced=True)
         self.add(QgsProcessingParameterNumber(self.SEED, self.label(self.SEED), type=integer, defaultValue=0,
                                               minValue=0))
         self.add_library()
@@ -135,11 +136,17 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
             family=self.enum_value(parameters, self.FAMILY, context, self.FAMILIES),
             purity=self.parameterAsDouble(parameters, self.PURITY, context),
             snr_db=self.parameterAsDouble(parameters, self.SNR, context),
-            illumination=self.parameterAsDouble(parameters, self.ILLUMINATION, context),
-            variability=self.parameterAsDouble(parameters, self.VARIABILITY, context),
+            illumination=self._optional_number(parameters, self.ILLUMINATION, context),
+            variability=self._optional_number(parameters, self.VARIABILITY, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             library=self.file_param(parameters, "LIBRARY", context),
             scene_path=scene, abundances_path=abundances, endmembers_path=endmembers)
         self.show_abundances(context, feedback, abundances, result["names"], endmembers_csv=endmembers)
         return {self.OUTPUT: scene, self.OUTPUT_ABUNDANCES: abundances, self.OUTPUT_ENDMEMBERS: endmembers,
                 "ENDMEMBER_NAMES": ",".join(result["names"])}
+
+    def _optional_number(self, parameters, name, context) -> float:
+        """An optional number: 0 when the parameter is absent or empty (as in models saved before it)."""
+        if parameters.get(name) is None:
+            return 0.0
+        return self.parameterAsDouble(parameters, name, context)
