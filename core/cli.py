@@ -65,14 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common_raster(c)
     c.add_argument("--json", action="store_true", help="print a JSON object instead of the number")
 
-    e = sub.add_parser("extract", help="extract endmembers (VCA or library-guided) to CSV",
-                       description="Extract P endmember spectra with VCA (or choose them from a library).")
+    e = sub.add_parser("extract", help="extract endmembers (VCA, noise-robust or library-guided) to CSV",
+                       description="Extract P endmember spectra with VCA, with the engine's noise-robust "
+                                   "estimator, or choose them from a library.")
     _common_raster(e)
     e.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
     e.add_argument("--out", required=True, help="output CSV")
     e.add_argument("--library", default=None, help="library used to name (or select) the endmembers")
-    e.add_argument("--method", choices=["vca", "library"], default="vca",
-                   help="vca: extract from the data; library: choose P library spectra")
+    e.add_argument("--method", choices=["vca", "library", "robust"], default="vca",
+                   help="vca: the purest pixels; robust: denoised VCA, then minimum volume or representative "
+                        "spectra (slower, more accurate); library: choose P library spectra")
 
     f = sub.add_parser("fcls", help="abundances for given endmembers (FCLS)",
                        description="Fully constrained least squares abundances for an endmember CSV.")
@@ -164,6 +166,9 @@ def _cmd_extract(a) -> int:
     res = extract_endmembers(a.input, a.out, p=a.endmembers, library=a.library, method=a.method,
                              bands=a.bands, seed=a.seed)
     print(f"{res['p']} endmembers → {a.out}: {', '.join(res['names'])}")
+    if "mixing_model" in res:
+        print(f"mixing model: {res['mixing_model']}; energy outside the endmembers' subspace "
+              f"{res['model_excess']:.2f}× noise")
     return 0
 
 

@@ -24,7 +24,7 @@ from .progress import ensure
 #: Spatial families of :func:`synthesize` (see :mod:`core.synth`).
 FAMILIES = ("grf", "legendre", "mosaic")
 #: Endmember extraction methods of :func:`extract_endmembers`.
-EXTRACT_METHODS = ("vca", "library")
+EXTRACT_METHODS = ("vca", "library", "robust")
 
 
 def sample_input(input_path: str, bands: Optional[str] = None, seed: int = 0, max_pixels: int = 60000,
@@ -73,18 +73,22 @@ def count_endmembers(input_path: str, bands: Optional[str] = None, seed: int = 0
 def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optional[str] = None,
                        method: str = "vca", bands: Optional[str] = None, seed: int = 0,
                        progress=None) -> Dict:
-    """Extract P endmember spectra (VCA, or chosen from a library) to a CSV.
+    """Extract P endmember spectra (VCA, noise-robust, or chosen from a library) to a CSV.
 
     Args:
         input_path: any GDAL raster with ≥ 2 bands.
         out_csv: output CSV (``wavelength_nm`` or ``band``, then one column per endmember).
         p: number of endmembers; 0 = estimate with HySime.
         library: optional spectral library naming (``vca``) or supplying (``library``) the endmembers.
-        method: ``vca`` (from the data) or ``library`` (P library spectra chosen to explain the data).
+        method: ``vca`` (from the data), ``library`` (P library spectra chosen to explain the
+            data) or ``robust`` (the full engine's start, :func:`core.robust.robust_endmembers`:
+            denoised VCA, then the minimum-volume simplex, or representative spectra when the
+            materials vary; on windows of up to 262,144 pixels; needs torch).
         bands, seed, progress: as :func:`count_endmembers`.
 
     Returns:
-        {"p", "names", "path", "estimated" (HySime estimate or None), "library_angles_rad" (or None)}.
+        {"p", "names", "path", "estimated" (HySime estimate or None), "library_angles_rad" (or None),
+        and for ``robust`` "mixing_model" and "model_excess"}.
     """
     from .library import write_csv
     from .pipeline import check_outputs, initial_endmembers, load_library_for, resolve_p
@@ -100,11 +104,29 @@ def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optio
     k, estimated = resolve_p(Y, p, seed)
     lib = load_library_for(library, wl, fwhm, len(idx))
     prog.check()
-    E, names, _, angles = initial_endmembers(Y, k, lib, seed, library_select=method == "library")
+    extra = {}
+    if method == "robust":
+        from .endmembers import name_endmembers
+        from .engine_run import window_cubes
+        from .raster import RasterReader
+        from .robust import robust_endmembers
+
+        prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
+                  "representative spectra")
+        with RasterReader(input_path, bands=idx) as reader:
+            got = robust_endmembers(window_cubes(reader, max_pixels=262144), k, seed=seed, progress=prog)
+        if got is None:
+            raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+        E, names, angles = got["E"], [f"EM{i + 1}" for i in range(k)], None
+        if lib is not None:
+            names, _, angles = name_endmembers(E, lib.spectra, lib.names)
+        extra = {"mixing_model": got["mixing"], "model_excess": float(got["model_excess"])}
+    else:
+        E, names, _, angles = initial_endmembers(Y, k, lib, seed, library_select=method == "library")
     write_csv(out_csv, E, names, wavelengths_nm=wl)
     prog.set_progress(100)
     return {"p": int(k), "names": list(names), "path": out_csv, "estimated": estimated,
-            "library_angles_rad": None if angles is None else [float(a) for a in angles]}
+            "library_angles_rad": None if angles is None else [float(a) for a in angles], **extra}
 
 
 def read_endmember_csv(path: str, n_bands: int, wl=None) -> Tuple[np.ndarray, List[str]]:

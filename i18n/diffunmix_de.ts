@@ -506,54 +506,59 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>Bibliotheksgestützt (Bibliotheksspektren auswählen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="34"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="36"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="34"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="36"/>
         <source>How many spectra to extract; 0 estimates the number (HySime).</source>
         <translation>Wie viele Spektren extrahiert werden; 0 schätzt die Anzahl (HySime).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="39"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="41"/>
         <source>Method</source>
         <translation>Methode</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="46"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="51"/>
         <source>Endmember spectra</source>
         <translation>Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="58"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="63"/>
         <source>Extract endmembers</source>
         <translation>Endmember extrahieren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="61"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="66"/>
         <source>hyperspectral,endmember,vca,library,spectra,extraction</source>
         <translation>hyperspektral,Endmember,VCA,Bibliothek,Spektren,Extraktion</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="28"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="30"/>
         <source>Extracts endmember spectra from a hyperspectral raster with vertex component analysis (VCA), or chooses the library spectra that best explain it, and writes them to a CSV that &apos;Abundances for given endmembers (FCLS)&apos; reads.</source>
         <translation>Extrahiert Endmember-Spektren aus einem hyperspektralen Raster mit der Vertex Component Analysis (VCA) oder wählt die Bibliotheksspektren, die es am besten erklären, und schreibt sie in eine CSV, die „Abundanzen für gegebene Endmember (FCLS)“ liest.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="39"/>
-        <source>VCA: the purest pixels&apos; spectra, named after the closest library spectra when a library is given. Library-guided: library spectra chosen to explain the data (needs a library).</source>
-        <translation>VCA: die Spektren der reinsten Pixel, benannt nach den ähnlichsten Bibliotheksspektren, wenn eine Bibliothek angegeben ist. Bibliotheksgestützt: Bibliotheksspektren, die die Daten am besten erklären (benötigt eine Bibliothek).</translation>
-    </message>
-    <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="46"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="51"/>
         <source>CSV: first column wavelength_nm (or band), then one column per endmember.</source>
         <translation>CSV: erste Spalte wavelength_nm (oder band), dann eine Spalte pro Endmember.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/extractendmembers.py" line="83"/>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="88"/>
         <source>The library-guided METHOD needs a spectral LIBRARY.</source>
         <translation>Die bibliotheksgestützte METHOD benötigt eine Spektralbibliothek (LIBRARY).</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="24"/>
+        <source>Noise-robust (denoised VCA, minimum volume or representative spectra)</source>
+        <translation>Rauschrobust (entrauschtes VCA, minimales Volumen oder repräsentative Spektren)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/extractendmembers.py" line="41"/>
+        <source>VCA: the purest pixels&apos; spectra, named after the closest library spectra when a library is given. Library-guided: library spectra chosen to explain the data (needs a library). Noise-robust: the full engine&apos;s start, slower and more accurate: VCA on spatially denoised pixels, then the smallest simplex that holds the data (endmembers no pixel shows pure), or, when the materials vary within the scene, the mean spectrum of each material&apos;s core.</source>
+        <translation>VCA: die Spektren der reinsten Pixel, benannt nach den ähnlichsten Bibliotheksspektren, wenn eine Bibliothek angegeben ist. Bibliotheksgestützt: Bibliotheksspektren, die die Daten am besten erklären (benötigt eine Bibliothek). Rauschrobust: der Start der vollständigen Engine, langsamer und genauer: VCA auf räumlich entrauschten Pixeln, dann das kleinste Simplex, das die Daten enthält (Endmember, die kein Pixel rein zeigt), oder, wenn die Materialien innerhalb der Szene variieren, das mittlere Spektrum des Kerns jedes Materials.</translation>
     </message>
 </context>
 <context>

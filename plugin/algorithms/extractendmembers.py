@@ -24,6 +24,8 @@ class ExtractEndmembersAlgorithm(DiffUnmixAlgorithm):
     METHODS = (
         ("vca", QT_TRANSLATE_NOOP("ExtractEndmembersAlgorithm", "VCA (from the data)")),
         ("library", QT_TRANSLATE_NOOP("ExtractEndmembersAlgorithm", "Library-guided (choose library spectra)")),
+        ("robust", QT_TRANSLATE_NOOP("ExtractEndmembersAlgorithm",
+                                     "Noise-robust (denoised VCA, minimum volume or representative spectra)")),
     )
     SUMMARY = QT_TRANSLATE_NOOP(
         "ExtractEndmembersAlgorithm",
@@ -41,7 +43,10 @@ class ExtractEndmembersAlgorithm(DiffUnmixAlgorithm):
             QT_TRANSLATE_NOOP(
                 "ExtractEndmembersAlgorithm",
                 "VCA: the purest pixels' spectra, named after the closest library spectra when a library "
-                "is given. Library-guided: library spectra chosen to explain the data (needs a library)."),
+                "is given. Library-guided: library spectra chosen to explain the data (needs a library). "
+                "Noise-robust: the full engine's start, slower and more accurate: VCA on spatially denoised "
+                "pixels, then the smallest simplex that holds the data (endmembers no pixel shows pure), or, "
+                "when the materials vary within the scene, the mean spectrum of each material's core."),
         ),
         OUTPUT: (
             QT_TRANSLATE_NOOP("ExtractEndmembersAlgorithm", "Endmember spectra"),

@@ -100,6 +100,20 @@ def test_extractendmembers_then_fcls(mixture_scene, tmp_path):
     assert armse_matched(mixture_scene["A"][:, valid], A) < 0.05
 
 
+def test_noise_robust_extraction(mixture_scene, tmp_path):
+    """METHOD 2 (noise-robust: the engine's start) on a scene with a nodata corner."""
+    from diffunmix.core.metrics import match_endmembers, sad
+
+    out = str(tmp_path / "E.csv")
+    result = run_alg("diffunmix:extractendmembers", {"INPUT": mixture_scene["path"], "ENDMEMBERS": 3, "METHOD": 2,
+                                                      "OUTPUT": out})
+    assert result == {"OUTPUT": out, "ENDMEMBER_COUNT": 3, "ENDMEMBER_NAMES": "EM1,EM2,EM3"}
+    header, E = read_csv(out)
+    assert header == ["band", "EM1", "EM2", "EM3"] and E.shape == (3, 50) and np.isfinite(E).all()
+    truth = mixture_scene["E"]
+    assert sad(truth, E[match_endmembers(truth, E)]).mean() < 0.02
+
+
 def test_library_guided_extraction_names_the_true_spectra(library_scene, tmp_path):
     from diffunmix.core.library import bundled_library_path
 
