@@ -18,7 +18,8 @@ import torch
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .engine import Engine, EngineConfig, fit_engine, pick_device, seed_everything
 from .errors import UnmixError
-from .pipeline import StagedOutputs, estimate_start, finish_outputs, load_library_for, reconstruction_rmse
+from .pipeline import (StagedOutputs, estimate_start, finish_outputs, library_names, load_library_for,
+                       reconstruction_rmse)
 from .raster import RasterReader, RasterWriter
 from .tiling import process_tiled, tile_starts
 
@@ -44,6 +45,10 @@ def calibration_windows(width: int, height: int, size: int, count: int = 4) -> l
         ys = sorted({int(v) for v in np.linspace(0, max(height - size, 0), k)})
         xs = sorted({int(v) for v in np.linspace(0, max(width - size, 0), k)})
     return [(x, y, min(size, width), min(size, height)) for y in ys for x in xs][: max(count, 1) * 4]
+
+
+#: pixels of scene windows the noise-robust endmembers are estimated on (four 256² windows)
+ROBUST_WINDOW_PIXELS = 262144
 
 
 def window_cubes(reader, max_pixels: int = 40000, size: int = 256) -> list:
@@ -92,13 +97,9 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
         w = np.sqrt(A.max(axis=1) ** 4)[:, None]
         E_ls = engine.endmembers_from_abundances(Y * w, A * w)
         engine.E = engine.refine_endmembers(E_ls, generator=generator) if rc.steps_1d > 0 else E_ls
-    names, match, angles = engine.names, None, None
+    match, angles = None, None
     if lib is not None:
-        from .endmembers import name_endmembers
-
-        names, lidx, angles = name_endmembers(engine.E, lib.spectra, lib.names)
-        names, match, angles = list(names), lib.spectra[np.asarray(lidx)], np.asarray(angles)
-        engine.names = names
+        engine.names, match, angles = library_names(engine.E, lib)
     return engine.E, engine.names, match, angles
 
 
@@ -123,7 +124,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     Y, p, p_est, lib, E0, names = st["Y"], st["p"], st["p_est"], st["lib"], st["E"], st["names"]
     lib_match, angles = st["lib_match"], st["angles"]
     mixing, robust = "linear", None
-    cubes = window_cubes(reader, max_pixels=262144)  # read once: robust start and scene gate
+    cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)  # read once: robust start and scene gate
     if robust_start:
         prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
                   "representative spectra, scale test")
@@ -135,10 +136,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
                       + ("within-material variability, representative endmembers" if robust["variability"]
                          else "no within-material variability"))
             if lib is not None:
-                from .endmembers import name_endmembers
-
-                nm, lidx, ang = name_endmembers(E0, lib.spectra, lib.names)
-                names, lib_match, angles = list(nm), lib.spectra[np.asarray(lidx)], np.asarray(ang)
+                names, lib_match, angles = library_names(E0, lib)
     if robust is None:  # the robust start estimates the noise on its windows; otherwise from the sample
         sigma = noise_sigma(Y)
     t_est = time.perf_counter() - t0
@@ -219,10 +217,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                        "timings": {}}
                 lib = load_library_for(opts.library, wl, fwhm, len(bands))
                 if lib is not None:
-                    from .endmembers import name_endmembers
-
-                    nm, lidx, ang = name_endmembers(engine.E, lib.spectra, lib.names)
-                    engine.names, ctx["lib_match"], ctx["angles"] = list(nm), lib.spectra[np.asarray(lidx)], ang
+                    engine.names, ctx["lib_match"], ctx["angles"] = library_names(engine.E, lib)
             else:
                 engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader)
             P = engine.P

@@ -253,23 +253,35 @@ def load_library_for(path: Optional[str], wavelengths_nm, fwhm_nm, n_bands: int)
     return lib
 
 
+def library_names(E: np.ndarray, lib) -> tuple:
+    """Endmembers E (P, B) named after their closest library spectra.
+
+    Returns:
+        (names list, matched library spectra (P, B) or None, angles (P,) rad or None);
+        without a library ``EM1``… and None, None.
+    """
+    if lib is None:
+        return [f"EM{i + 1}" for i in range(len(E))], None, None
+    from .endmembers import name_endmembers
+
+    names, lidx, ang = name_endmembers(E, lib.spectra, lib.names)
+    return list(names), lib.spectra[np.asarray(lidx)], np.asarray(ang)
+
+
 def initial_endmembers(Y: np.ndarray, p: int, lib, seed: int, library_select: bool = False):
     """Initial endmembers by VCA (or chosen from the library) and their names.
 
     Returns:
         (E (P, B), names, matched library spectra (P, B) or None, angles (P,) or None)
     """
-    from .endmembers import name_endmembers, select_from_library, vca
+    from .endmembers import select_from_library, vca
 
     if lib is not None and library_select:
         idx = np.asarray(select_from_library(Y, lib.spectra, p, seed=seed))
         E = lib.spectra[idx].astype(np.float64)
     else:
         E, _ = vca(Y, p, seed=seed)
-    if lib is None:
-        return np.asarray(E, np.float64), [f"EM{i + 1}" for i in range(p)], None, None
-    names, lidx, ang = name_endmembers(E, lib.spectra, lib.names)
-    return np.asarray(E, np.float64), list(names), lib.spectra[np.asarray(lidx)], np.asarray(ang)
+    return (np.asarray(E, np.float64), *library_names(E, lib))
 
 
 def estimate_start(reader, input_path: str, opts: UnmixOptions, wl, fwhm, n_bands: int, progress=None):

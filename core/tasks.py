@@ -91,7 +91,7 @@ def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optio
         and for ``robust`` "mixing_model" and "model_excess"}.
     """
     from .library import write_csv
-    from .pipeline import check_outputs, initial_endmembers, load_library_for, resolve_p
+    from .pipeline import check_outputs, initial_endmembers, library_names, load_library_for, resolve_p
 
     if method not in EXTRACT_METHODS:
         raise UnmixError(f"unknown extraction method '{method}' (choose from {', '.join(EXTRACT_METHODS)})")
@@ -106,20 +106,18 @@ def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optio
     prog.check()
     extra = {}
     if method == "robust":
-        from .endmembers import name_endmembers
-        from .engine_run import window_cubes
+        from .engine_run import ROBUST_WINDOW_PIXELS, window_cubes
         from .raster import RasterReader
         from .robust import robust_endmembers
 
         prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
                   "representative spectra")
         with RasterReader(input_path, bands=idx) as reader:
-            got = robust_endmembers(window_cubes(reader, max_pixels=262144), k, seed=seed, progress=prog)
+            got = robust_endmembers(window_cubes(reader, ROBUST_WINDOW_PIXELS), k, seed=seed, progress=prog)
         if got is None:
             raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
-        E, names, angles = got["E"], [f"EM{i + 1}" for i in range(k)], None
-        if lib is not None:
-            names, _, angles = name_endmembers(E, lib.spectra, lib.names)
+        E = got["E"]
+        names, _, angles = library_names(E, lib)
         extra = {"mixing_model": got["mixing"], "model_excess": float(got["model_excess"])}
     else:
         E, names, _, angles = initial_endmembers(Y, k, lib, seed, library_select=method == "library")
