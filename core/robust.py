@@ -86,7 +86,7 @@ def bilateral(y: torch.Tensor, sigma: torch.Tensor, h: float = 0.5, radius: int 
     return num.div_(den)
 
 
-def bilateral_np(cube: np.ndarray, sigma: np.ndarray, rows: int = 64, **kw) -> np.ndarray:
+def bilateral_np(cube: np.ndarray, sigma: np.ndarray, radius: int = 1, h: float = 0.5, rows: int = 64) -> np.ndarray:
     """:func:`bilateral` on one (B, H, W) numpy cube (float64 out), ``rows`` rows at a time.
 
     Each block of rows is filtered with ``radius`` rows of real neighbours on
@@ -95,14 +95,13 @@ def bilateral_np(cube: np.ndarray, sigma: np.ndarray, rows: int = 64, **kw) -> n
     """
     cube = np.asarray(cube)
     sig = torch.from_numpy(np.asarray(sigma, np.float64))
-    r = int(kw.get("radius", 1))
     hh = cube.shape[1]
     out = np.empty(cube.shape, np.float64)
     for r0 in range(0, hh, max(1, int(rows))):
         r1 = min(hh, r0 + rows)
-        a, b = max(0, r0 - r), min(hh, r1 + r)
+        a, b = max(0, r0 - radius), min(hh, r1 + radius)
         y = torch.from_numpy(np.ascontiguousarray(cube[:, a:b], np.float64))[None]
-        out[:, r0:r1] = bilateral(y, sig, **kw)[0, :, r0 - a:r0 - a + (r1 - r0)].numpy()
+        out[:, r0:r1] = bilateral(y, sig, h=h, radius=radius)[0, :, r0 - a:r0 - a + (r1 - r0)].numpy()
     return out
 
 
@@ -279,25 +278,20 @@ def windows_pixels(cubes, radius: int = 1):
     """
     if not cubes:
         return None
-    n, b = sum(int(valid.sum()) for _, valid in cubes), cubes[0][0].shape[0]
+    offsets = np.concatenate([[0], np.cumsum([int(valid.sum()) for _, valid in cubes])])
     # filled window by window (no second copy), in the windows' float type (float32 from a
     # RasterReader): the filter runs in float64, its result is stored at the data's precision
+    shape = (int(offsets[-1]), cubes[0][0].shape[0])
     dtype = np.result_type(cubes[0][0].dtype, np.float32)
-    raw, filt = np.empty((n, b), dtype), np.empty((n, b), dtype)
-    i = 0
-    for cube, valid in cubes:
-        m = int(valid.sum())
-        raw[i:i + m] = cube[:, valid].T
-        i += m
+    raw, filt = np.empty(shape, dtype), np.empty(shape, dtype)
+    for (cube, valid), i, j in zip(cubes, offsets[:-1], offsets[1:]):
+        raw[i:j] = cube[:, valid].T
     sigma = noise_sigma(raw)
-    i = 0
-    for cube, valid in cubes:
-        m = int(valid.sum())
+    for (cube, valid), i, j in zip(cubes, offsets[:-1], offsets[1:]):
         c = np.array(cube, np.float64)
         if not valid.all():  # fill gaps with the window mean so they do not bleed NaN
             c[:, ~valid] = np.nanmean(c[:, valid], axis=1)[:, None]
-        filt[i:i + m] = bilateral_np(c, sigma, radius=radius)[:, valid].T
-        i += m
+        filt[i:j] = bilateral_np(c, sigma, radius=radius)[:, valid].T
     return raw, filt, sigma
 
 
