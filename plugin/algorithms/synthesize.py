@@ -136,17 +136,11 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
             family=self.enum_value(parameters, self.FAMILY, context, self.FAMILIES),
             purity=self.parameterAsDouble(parameters, self.PURITY, context),
             snr_db=self.parameterAsDouble(parameters, self.SNR, context),
-            illumination=self._optional_number(parameters, self.ILLUMINATION, context),
-            variability=self._optional_number(parameters, self.VARIABILITY, context),
+            illumination=self.parameterAsDouble(parameters, self.ILLUMINATION, context),
+            variability=self.parameterAsDouble(parameters, self.VARIABILITY, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             library=self.file_param(parameters, "LIBRARY", context),
             scene_path=scene, abundances_path=abundances, endmembers_path=endmembers)
         self.show_abundances(context, feedback, abundances, result["names"], endmembers_csv=endmembers)
         return {self.OUTPUT: scene, self.OUTPUT_ABUNDANCES: abundances, self.OUTPUT_ENDMEMBERS: endmembers,
                 "ENDMEMBER_NAMES": ",".join(result["names"])}
-
-    def _optional_number(self, parameters, name, context) -> float:
-        """An optional number: 0 when the parameter is absent or empty (as in models saved before it)."""
-        if parameters.get(name) is None:
-            return 0.0
-        return self.parameterAsDouble(parameters, name, context)
