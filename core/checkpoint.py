@@ -105,7 +105,7 @@ def check_compatible(meta: dict, n_bands: int, wavelengths_nm, path: str, tol_nm
     """Refuse a raster whose bands do not match the ones the model was trained on."""
     if int(meta.get("bands", -1)) != int(n_bands):
         raise UnmixError(f"model {os.path.basename(path)} was trained on {meta.get('bands')} bands, "
-                         f"the raster has {n_bands} (select the same bands with --bands)")
+                         f"the raster has {n_bands} (select the same bands with the band subset, --bands)")
     wl_model = meta.get("wavelengths_nm")
     if wl_model is not None and wavelengths_nm is not None:
         diff = np.max(np.abs(np.asarray(wl_model, float) - np.asarray(wavelengths_nm, float)))

@@ -23,18 +23,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def _positive_int(text: str) -> int:
-    v = int(text)
+def _count(text: str) -> int:
+    """A non-negative integer (argparse names the type after this function: "invalid count value")."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got '{text}'") from None
     if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text}")
     return v
 
 
 def _common_raster(p):
     p.add_argument("input", help="input raster (GeoTIFF, ENVI, VRT or any GDAL raster)")
     p.add_argument("--bands", default=None,
-                   help="1-based band subset, e.g. '1-100,120-150' (default: all good bands per the ENVI bbl)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+                   help="1-based band subset, e.g. '1-100,120-150' (default: all bands); bands the ENVI "
+                        "bbl flags bad are always left out")
+    p.add_argument("--seed", type=_count, default=0, help="random seed ≥ 0 (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="within-material spectral variability (log-std per band, e.g. 0.05; 0 = none)")
     s.add_argument("--min-angle", type=float, default=10.0, help="minimum angle between endmembers (deg)")
     s.add_argument("--library", default=None, help="spectral library (.sli/.hdr or .csv); default: bundled")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_count, default=0, help="random seed ≥ 0 (default 0)")
 
     c = sub.add_parser("count", help="estimate the number of endmembers (HySime)",
                        description="Estimate the number of endmembers with HySime and print it.")
@@ -69,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Extract P endmember spectra with VCA, with the engine's noise-robust "
                                    "estimator, or choose them from a library.")
     _common_raster(e)
-    e.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
+    e.add_argument("--endmembers", "-p", type=_count, default=0, help="P (0 = estimate with HySime)")
     e.add_argument("--out", required=True, help="output CSV")
     e.add_argument("--library", default=None, help="library used to name (or select) the endmembers")
     e.add_argument("--method", choices=["vca", "library", "robust"], default="vca",
@@ -96,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Unmix a raster: writes OUTDIR/abundances.tif, endmembers.csv, "
                                    "endmembers.png, report.json.")
     _common_raster(u)
-    u.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
+    u.add_argument("--endmembers", "-p", type=_count, default=0, help="P (0 = estimate with HySime)")
     u.add_argument("--out", required=True, help="output folder")
     u.add_argument("--library", default=None, help="spectral library to name endmembers / guide the engine")
     u.add_argument("--model", default=None, help="apply a saved model (checkpoint) instead of fitting")
@@ -104,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="full: HybridSTU + diffusion engine (default); vca-fcls: classical baseline")
     u.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     u.add_argument("--quality", choices=["fast", "default", "best"], default="default")
-    u.add_argument("--uncertainty", type=_positive_int, default=0,
+    u.add_argument("--uncertainty", type=_count, default=0,
                    help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
     u.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
     u.add_argument("--quiet", "-q", action="store_true")
@@ -114,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "raster (semi-blind, or supervised with --reference-abundances) and save "
                                    "a checkpoint for 'apply'.")
     _common_raster(t)
-    t.add_argument("--endmembers", "-p", type=_positive_int, default=0, help="P (0 = estimate with HySime)")
+    t.add_argument("--endmembers", "-p", type=_count, default=0, help="P (0 = estimate with HySime)")
     t.add_argument("--out", required=True, help="output model file (.pt)")
     t.add_argument("--library", default=None, help="spectral library (names; spectra for the 1D diffusion)")
     t.add_argument("--reference-abundances", default=None, help="reference abundance raster (supervised)")
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--out", required=True, help="output folder")
     y.add_argument("--library", default=None, help="library used to name the endmembers")
     y.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    y.add_argument("--uncertainty", type=_positive_int, default=0,
+    y.add_argument("--uncertainty", type=_count, default=0,
                    help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
     y.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
     y.add_argument("--quiet", "-q", action="store_true")
@@ -153,6 +158,8 @@ def _cmd_count(a) -> int:
     from .tasks import count_endmembers
 
     res = count_endmembers(a.input, bands=a.bands, seed=a.seed)
+    if res["warning"]:
+        print(f"warning: {res['warning']}", file=sys.stderr)
     if a.json:
         print(json.dumps(res))
     else:
@@ -184,7 +191,7 @@ def _cmd_evaluate(a) -> int:
     from .tasks import evaluate_files
 
     scores = evaluate_files(a.abundances, a.reference_abundances, a.endmembers, a.reference_endmembers,
-                            input_path=a.input)
+                            input_path=a.input, json_path=a.json)
     for k, val in scores.items():
         if isinstance(val, float):
             print(f"{k:32s} {val:.5f}")
@@ -192,9 +199,6 @@ def _cmd_evaluate(a) -> int:
             print(f"{k:32s} {json.dumps(val)}")
         else:
             print(f"{k:32s} {val}")
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump(scores, fh, indent=2)
     return 0
 
 
@@ -263,6 +267,35 @@ def _limit_gdal_cache(megabytes: int = 256) -> None:
         pass
 
 
+#: commands whose --out is a folder (the others write --out as a file)
+_FOLDER_OUTPUTS = ("synth", "unmix", "apply")
+
+
+def _missing_folders(args) -> List[str]:
+    """Output folders this command may create that do not exist yet, deepest first."""
+    target = getattr(args, "out", None) if args.command != "evaluate" else args.json
+    if not target:
+        return []
+    folder = os.path.abspath(target if args.command in _FOLDER_OUTPUTS else os.path.dirname(os.path.abspath(target)))
+    missing = []
+    while folder and not os.path.exists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
+
+
+def _remove_empty(folders: List[str]) -> None:
+    """Remove the folders a failed run created, if they are still empty (deepest first)."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty (or already gone): leave it
+            pass
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the CLI; returns the exit status."""
     _limit_gdal_cache()
@@ -270,6 +303,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
         return int(exc.code or 0)
+    created = _missing_folders(args)
+    status = 1
+    try:
+        status = _dispatch(args)
+        return status
+    finally:
+        if status != 0:
+            _remove_empty(created)
+
+
+def _dispatch(args) -> int:
+    """Run one parsed command; map errors to exit codes and one line on stderr."""
     try:
         return COMMANDS[args.command](args)
     except UnmixError as exc:

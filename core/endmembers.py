@@ -70,7 +70,7 @@ def check_p(p: int, n_bands: int, n_valid: int) -> int:
     if int(p) != p or p < 2 or p >= n_bands:
         raise UnmixError(f"number of endmembers must be between 2 and B-1 (B = {n_bands}), got {p}")
     if p > n_valid:
-        raise UnmixError(f"--endmembers {p} exceeds the number of valid pixels ({n_valid})")
+        raise UnmixError(f"{p} endmembers requested, more than the {n_valid} valid pixels")
     return int(p)
 
 
@@ -403,7 +403,7 @@ def select_from_library(
     p = check_p(p, b, valid.size)
     L, usable = _library(lib_spectra, b)
     if p > int(usable.sum()):
-        raise UnmixError(f"--endmembers {p} exceeds the {int(usable.sum())} usable library spectra")
+        raise UnmixError(f"{p} endmembers requested, more than the {int(usable.sum())} usable library spectra")
     E0, _ = vca(Y, p, seed=seed)
     ang = sad_matrix(E0, L)
     ang = np.where(usable[None, :] & np.isfinite(ang), ang, 10.0)  # 10 rad > any angle

@@ -188,7 +188,7 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UnmixError("--device cuda requested but no CUDA GPU is available (use auto or cpu)")
+        raise UnmixError("device cuda requested but no CUDA GPU is available (use device auto or cpu)")
     return torch.device(device)
 
 
@@ -281,7 +281,7 @@ class Engine:
     @torch.no_grad()
     def abundances(self, cube: np.ndarray, valid: np.ndarray | None = None, E: np.ndarray | None = None,
                    stages: str = "full", eta: float = 0.0, generator: torch.Generator | None = None,
-                   progress=None) -> np.ndarray:
+                   progress=None, steps_2d: int | None = None) -> np.ndarray:
         """Abundances of one tile.
 
         Args:
@@ -291,19 +291,22 @@ class Engine:
             stages: ``hybrid`` (CNN only) or ``full`` (CNN + DDIM refinement).
             eta: DDIM η (0 deterministic; > 0 stochastic, for uncertainty).
             generator: torch generator for the partial noising and η > 0.
+            steps_2d: DDIM steps of the refinement (default: the engine's, 0 when the
+                fit's self-validation turned the refinement off).
 
         Returns:
             A (P, h, w) float32 on the simplex.
         """
         y = self._prepare(cube, valid)
         A0 = self.hybrid(y)
-        if stages == "hybrid" or self.refine_cfg.steps_2d <= 0:
-            return A0[0].float().cpu().numpy()
         rc = self.refine_cfg
+        steps = rc.steps_2d if steps_2d is None else int(steps_2d)
+        if stages == "hybrid" or steps <= 0:
+            return A0[0].float().cpu().numpy()
         x_init = 2.0 * A0 - 1.0
         dc = rc.dc_weight if self.mixing == "linear" else 0.0  # ‖Y − AE‖² is the linear model's
         tf = self._dc_transform(y, self.E if E is None else E, dc)
-        x0 = self.sampler.refine(self.unet2d, x_init, x_init, n_steps=rc.steps_2d, start_step=rc.start_2d,
+        x0 = self.sampler.refine(self.unet2d, x_init, x_init, n_steps=steps, start_step=rc.start_2d,
                                  eta=eta, generator=generator, x0_transform=tf, progress=progress)
         A = project_simplex((x0 + 1.0) / 2.0, dim=1)
         return A[0].float().cpu().numpy()

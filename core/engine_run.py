@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from .engine import Engine, EngineConfig, fit_engine, pick_device, seed_everything
+from .engine import Engine, EngineConfig, RefineConfig, fit_engine, pick_device, seed_everything
 from .errors import UnmixError
 from .pipeline import (StagedOutputs, estimate_start, finish_outputs, library_names, load_library_for,
                        reconstruction_rmse)
@@ -194,9 +194,17 @@ def checkpoint_payload(engine: Engine, bands, wl, ctx: dict) -> dict:
     return {"meta": meta, "E": engine.E, "state": engine.state()}
 
 
+def uncertainty_steps(engine) -> int:
+    """DDIM steps of the stochastic refinements drawn for ``--uncertainty``: the engine's own,
+    or the default when its self-validation turned the refinement off (the trained ResUNet2D's
+    posterior spread is the uncertainty either way; a deterministic stage has none)."""
+    return engine.refine_cfg.steps_2d if engine.refine_cfg.steps_2d > 0 else RefineConfig().steps_2d
+
+
 def _uncertainty(engine, cube, valid, n, seed):
     g = torch.Generator(device="cpu").manual_seed(seed)
-    draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g) for _ in range(n)])
+    steps = uncertainty_steps(engine)
+    draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g, steps_2d=steps) for _ in range(n)])
     return draws.std(axis=0)
 
 
@@ -212,6 +220,9 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                 device = pick_device(opts.device)
                 set_threads()
                 engine = engine_from_checkpoint(opts.model, len(bands), wl, device)
+                if opts.endmembers and opts.endmembers != engine.P:
+                    raise UnmixError(f"the saved model has {engine.P} endmembers, not the {opts.endmembers} "
+                                     f"requested: leave the number of endmembers at 0 (or {engine.P})")
                 seed_everything(opts.seed)
                 ctx = {"p": engine.P, "p_est": None, "lib_match": None, "angles": None, "device": str(device),
                        "timings": {}}
@@ -268,6 +279,9 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                                        "mixing_model": engine.mixing, "scale_ratio": ctx.get("scale_ratio"),
                                        "model_excess": ctx.get("model_excess"),
                                        "self_validation": ctx.get("validation"),
+                                       "uncertainty": ({"draws": opts.uncertainty,
+                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
+                                                       if uncertainty_path and opts.uncertainty > 0 else None),
                                        "engine_config": engine.cfg.to_dict()})
         staged.commit()
     except BaseException:
@@ -286,7 +300,7 @@ def train_model(input_path, model_path, opts, progress=None, reference_abundance
 
     prog = ensure(progress)
     opts.validate()
-    check_outputs([model_path], input_path)
+    check_outputs([model_path], [input_path, opts.library, reference_abundances])
     info, bands, wl, fwhm = open_input(input_path, opts.bands)
     supervised = None
     with RasterReader(input_path, bands=bands) as reader:
@@ -299,7 +313,8 @@ def train_model(input_path, model_path, opts, progress=None, reference_abundance
             cube, _ = reader.read(0, 0, info.width, info.height)
             opts.endmembers = opts.endmembers or A_ref.shape[0]
             if opts.endmembers != A_ref.shape[0]:
-                raise UnmixError(f"--endmembers {opts.endmembers} but the reference has {A_ref.shape[0]} bands")
+                raise UnmixError(f"{opts.endmembers} endmembers requested but the reference abundances have "
+                                 f"{A_ref.shape[0]} bands")
             supervised = (np.nan_to_num(cube), np.nan_to_num(A_ref))
         engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=supervised)
     save_checkpoint(model_path, checkpoint_payload(engine, bands, wl, ctx))

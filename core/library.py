@@ -513,6 +513,7 @@ def write_csv(path: PathLike, spectra: np.ndarray, names: Sequence[str],
         raise UnmixError(f"cannot write {out}: {exc.strerror}") from None
     failure = None
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the CSV gets the mode of any new file
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow([head, *[str(n) for n in names]])
@@ -530,6 +531,18 @@ def write_csv(path: PathLike, spectra: np.ndarray, names: Sequence[str],
             os.unlink(tmp)
         raise UnmixError(failure)
     return out
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would race with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def bundled_library_path() -> Path:

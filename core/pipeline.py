@@ -53,8 +53,16 @@ class UnmixOptions:
             raise UnmixError(f"number of endmembers must be 0 (estimate) or at least 2, got {self.endmembers}")
         if self.endmembers == 1:
             raise UnmixError("number of endmembers must be 0 (estimate) or at least 2, got 1")
-        if self.uncertainty < 0:
-            raise UnmixError("--uncertainty must be 0 or a positive number of samples")
+        if self.uncertainty < 0 or self.uncertainty == 1:
+            raise UnmixError(f"uncertainty samples must be 0 (off) or at least 2 (a spread needs two), "
+                             f"got {self.uncertainty}")
+        if self.seed < 0:
+            raise UnmixError(f"seed must be ≥ 0, got {self.seed}")
+        if self.model and self.method != "full":
+            raise UnmixError("a saved model runs the full engine: choose the full method or no model")
+        if self.uncertainty and self.method != "full" and not self.model:
+            raise UnmixError("the abundance uncertainty needs the full engine: "
+                             "VCA + FCLS has no stochastic refinement to sample")
 
 
 @dataclass
@@ -137,16 +145,33 @@ def require_torch() -> None:
                          "or use the VCA + FCLS method")
 
 
-def check_outputs(paths: List[Optional[str]], input_path: str) -> None:
-    """Refuse unwritable output folders and outputs that would overwrite the input."""
+def same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name the same file (through symlinks and hard links too)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_outputs(paths: List[Optional[str]], inputs) -> None:
+    """Refuse unwritable output folders and outputs that would overwrite an input file.
+
+    Args:
+        paths: output files (None entries are skipped).
+        inputs: the input raster's path, or a list of every input file the run
+            reads (raster, library, model, reference rasters…; None entries skipped).
+    """
     from .raster import check_output_dir
 
-    src = os.path.abspath(input_path)
+    sources = [inputs] if isinstance(inputs, (str, os.PathLike)) else [i for i in inputs if i]
     for p in paths:
         if not p:
             continue
-        if os.path.abspath(p) == src:
-            raise UnmixError(f"an output would overwrite the input raster: {p}")
+        for src in sources:
+            if same_file(p, src):
+                raise UnmixError(f"an output would overwrite an input file: {p}")
         if os.path.isdir(p):
             raise UnmixError(f"output path is a folder, expected a file name: {p}")
         check_output_dir(os.path.dirname(os.path.abspath(p)) or ".")
@@ -218,15 +243,37 @@ def has_valid_pixel(reader, progress=None) -> bool:
     return False
 
 
-def resolve_p(Y: np.ndarray, requested: int, seed: int) -> (int, Optional[int]):
-    """The number of endmembers: as requested, or estimated by HySime when 0."""
+#: the most endmembers an automatic (HySime) estimate may set; more is a signal subspace, not materials
+MAX_AUTO_ENDMEMBERS = 20
+#: HySime's estimate needs this many pixels per band to be trusted
+HYSIME_PIXELS_PER_BAND = 10
+
+
+def endmember_count_warning(k: int, n_pixels: int, n_bands: int) -> Optional[str]:
+    """Why HySime's estimate ``k`` from ``n_pixels`` × ``n_bands`` should not be trusted, or None."""
+    if n_pixels < HYSIME_PIXELS_PER_BAND * n_bands:
+        return (f"HySime's estimate ({k}) is unreliable with only {n_pixels} pixels for {n_bands} bands "
+                f"(it needs about {HYSIME_PIXELS_PER_BAND * n_bands}); set the number of endmembers yourself")
+    if k > MAX_AUTO_ENDMEMBERS:
+        return (f"HySime found a {k}-dimensional signal subspace: spectral variability and non-white noise "
+                f"of real scenes inflate it beyond the number of materials; set the number of endmembers "
+                f"you expect")
+    return None
+
+
+def resolve_p(Y: np.ndarray, requested: int, seed: int, progress=None) -> (int, Optional[int]):
+    """The number of endmembers: as requested, or estimated by HySime when 0 (at most
+    :data:`MAX_AUTO_ENDMEMBERS`, with a warning through ``progress`` when the estimate is doubtful)."""
     from .endmembers import hysime
 
     n, b = Y.shape
     estimated = None
     if requested == 0:
         estimated, _ = hysime(Y, seed=seed)
-        p = int(min(max(estimated, 2), b - 1))
+        p = int(min(max(estimated, 2), b - 1, MAX_AUTO_ENDMEMBERS))
+        doubt = endmember_count_warning(estimated, n, b)
+        if doubt:
+            ensure(progress).info(f"warning: {doubt}" + (f" (using {p})" if p != estimated else ""))
     else:
         p = int(requested)
     if p < 2 or p >= b:
@@ -253,8 +300,17 @@ def load_library_for(path: Optional[str], wavelengths_nm, fwhm_nm, n_bands: int)
     return lib
 
 
+#: a library spectrum names an endmember only within this spectral angle (0.1 rad ≈ 5.7°, the
+#: customary Spectral Angle Mapper threshold); farther ones are reported, not used as names
+LIBRARY_MATCH_MAX_RAD = 0.1
+
+
 def library_names(E: np.ndarray, lib) -> tuple:
     """Endmembers E (P, B) named after their closest library spectra.
+
+    An endmember farther than :data:`LIBRARY_MATCH_MAX_RAD` from every library
+    spectrum is named ``EMi (unmatched)`` and its matched spectrum is NaN (not plotted);
+    its angle is still returned.
 
     Returns:
         (names list, matched library spectra (P, B) or None, angles (P,) rad or None);
@@ -265,7 +321,12 @@ def library_names(E: np.ndarray, lib) -> tuple:
     from .endmembers import name_endmembers
 
     names, lidx, ang = name_endmembers(E, lib.spectra, lib.names)
-    return list(names), lib.spectra[np.asarray(lidx)], np.asarray(ang)
+    ang = np.asarray(ang, np.float64)
+    match = np.array(lib.spectra[np.asarray(lidx)], np.float64)
+    far = ~(ang <= LIBRARY_MATCH_MAX_RAD)
+    names = [f"EM{i + 1} (unmatched)" if far[i] else n for i, n in enumerate(names)]
+    match[far] = np.nan
+    return names, match, ang
 
 
 def initial_endmembers(Y: np.ndarray, p: int, lib, seed: int, library_select: bool = False):
@@ -296,7 +357,7 @@ def estimate_start(reader, input_path: str, opts: UnmixOptions, wl, fwhm, n_band
     Y = sample_pixels(reader, opts.max_sample, opts.seed, prog)
     if Y.shape[0] == 0:
         raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
-    p, p_est = resolve_p(Y, opts.endmembers, opts.seed)
+    p, p_est = resolve_p(Y, opts.endmembers, opts.seed, prog)
     prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
     lib = load_library_for(opts.library, wl, fwhm, n_bands)
     E, names, lib_match, angles = initial_endmembers(Y, p, lib, opts.seed)
@@ -384,7 +445,7 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
     prog = ensure(progress)
     t0 = time.perf_counter()
     check_outputs([abundances_path, endmembers_path, plot_path, report_path, residual_path, uncertainty_path],
-                  input_path)
+                  [input_path, opts.library, opts.model])
     info, bands, wl, fwhm = open_input(input_path, opts.bands)
     if opts.endmembers and opts.endmembers >= len(bands):
         raise UnmixError(

@@ -38,7 +38,7 @@ def plot_endmembers(path: str, E: np.ndarray, names: Sequence[str],
     colors = [f"C{i % 10}" for i in range(E.shape[0])]
     for i, (spec, name) in enumerate(zip(E, names)):
         ax.plot(x, spec, color=colors[i], lw=1.6, label=str(name))
-        if library is not None:
+        if library is not None and np.isfinite(library[i]).any():  # NaN: no library match
             lab = library_names[i] if library_names is not None else "library"
             ax.plot(x, library[i], color=colors[i], lw=1.0, ls="--", alpha=0.8,
                     label=f"{lab} (library)")

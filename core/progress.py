@@ -79,7 +79,7 @@ class ConsoleProgress(Progress):
             print(f"  {percent:5.1f} %", file=sys.stderr, flush=True)
 
     def info(self, message: str) -> None:
-        if not self.quiet:
+        if not self.quiet or str(message).startswith("warning: "):  # warnings survive --quiet
             print(message, file=sys.stderr, flush=True)
 
 

@@ -326,6 +326,10 @@ class SceneConfig:
             raise UnmixError(f"illumination must be >= 0, got {self.illumination}")
         if not 0.0 <= self.variability <= 1.0:
             raise UnmixError(f"variability must be in [0, 1], got {self.variability}")
+        if not 0.0 <= self.min_angle_deg < 90.0:
+            raise UnmixError(f"minimum angle between endmembers must be in [0, 90) degrees, got {self.min_angle_deg}")
+        if self.seed < 0:
+            raise UnmixError(f"seed must be ≥ 0, got {self.seed}")
         return self
 
     def to_json(self) -> str:

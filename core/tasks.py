@@ -58,16 +58,18 @@ def count_endmembers(input_path: str, bands: Optional[str] = None, seed: int = 0
         progress: progress/cancel protocol.
 
     Returns:
-        {"endmembers": k, "bands": B used, "pixels_sampled": N}.
+        {"endmembers": k, "bands": B used, "pixels_sampled": N, "warning": why k is doubtful or None}.
     """
     from .endmembers import hysime
+    from .pipeline import endmember_count_warning
 
     prog = ensure(progress)
     _, idx, _, _, Y = sample_input(input_path, bands, seed, progress=prog.sub(0, 60))
     prog.check()
     k, _ = hysime(Y, seed=seed)
     prog.set_progress(100)
-    return {"endmembers": int(k), "bands": int(len(idx)), "pixels_sampled": int(Y.shape[0])}
+    return {"endmembers": int(k), "bands": int(len(idx)), "pixels_sampled": int(Y.shape[0]),
+            "warning": endmember_count_warning(int(k), int(Y.shape[0]), int(len(idx)))}
 
 
 def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optional[str] = None,
@@ -95,13 +97,13 @@ def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optio
 
     if method not in EXTRACT_METHODS:
         raise UnmixError(f"unknown extraction method '{method}' (choose from {', '.join(EXTRACT_METHODS)})")
-    check_outputs([out_csv], input_path)
+    check_outputs([out_csv], [input_path, library])
     if method == "library" and not library:
-        raise UnmixError("--method library needs --library")
+        raise UnmixError("library-guided extraction needs a spectral library (--library)")
     prog = ensure(progress)
     _, idx, wl, fwhm, Y = sample_input(input_path, bands, seed, progress=prog.sub(0, 50))
     prog.check()
-    k, estimated = resolve_p(Y, p, seed)
+    k, estimated = resolve_p(Y, p, seed, prog)
     lib = load_library_for(library, wl, fwhm, len(idx))
     prog.check()
     extra = {}
@@ -161,7 +163,7 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
     from .pipeline import StagedOutputs, check_outputs, open_input, stream_pixels
     from .raster import RasterReader, RasterWriter
 
-    check_outputs([out_tif], input_path)
+    check_outputs([out_tif], [input_path, endmembers_csv])
     info, idx, wl, _ = open_input(input_path, bands)
     E, names = read_endmember_csv(endmembers_csv, len(idx), wl)
     if E.shape[0] < 2:
@@ -199,7 +201,12 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
         The scores of :func:`core.metrics.evaluate` (aRMSE, SAD, reconstruction RMSE/PSNR/SRE...).
     """
     from .metrics import evaluate
+    from .pipeline import check_outputs
     from .raster import read_cube
+
+    # outputs checked before any scoring: never overwrite an input, never fail after the work
+    check_outputs([json_path, html_path],
+                  [abundances, reference_abundances, endmembers, reference_endmembers, input_path])
 
     def cube(path):
         c, valid, _ = read_cube(path)
@@ -211,8 +218,12 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
     if abundances and reference_abundances:
         A_est, v1 = cube(abundances)
         A_ref, v2 = cube(reference_abundances)
-        if A_est.shape != A_ref.shape:
-            raise UnmixError(f"abundance rasters differ in shape: {A_est.shape} vs {A_ref.shape}")
+        if A_est.shape[1:] != A_ref.shape[1:]:
+            raise UnmixError(f"abundance rasters differ in size: {A_est.shape[2]}x{A_est.shape[1]} vs "
+                             f"{A_ref.shape[2]}x{A_ref.shape[1]} pixels")
+        if A_est.shape[0] < A_ref.shape[0]:
+            raise UnmixError(f"the result has {A_est.shape[0]} abundance bands, fewer than the reference's "
+                             f"{A_ref.shape[0]}: each reference endmember needs an estimate to be matched to")
         mask = v1 & v2
     if endmembers and reference_endmembers:
         from .library import read_library
@@ -222,10 +233,18 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
         if E_est.shape[1] != E_ref.shape[1]:
             raise UnmixError("estimated and reference endmembers have different band counts")
     if input_path and A_est is not None and E_est is not None:
-        Yc, vy = cube(input_path)
-        if Yc.shape[0] == E_est.shape[1]:
-            Y = Yc
-            mask = vy if mask is None else mask & vy
+        from .raster import band_subset, read_info
+
+        info = read_info(input_path)
+        good = band_subset(info, None)  # unmix drops the bands the ENVI bbl flags bad
+        if E_est.shape[1] not in (info.count, good.size):
+            raise UnmixError(f"input raster has {info.count} bands ({good.size} good), the estimated "
+                             f"endmembers {E_est.shape[1]}: {input_path}")
+        Y, vy, _ = read_cube(input_path, bands=good if E_est.shape[1] == good.size else None)
+        if Y.shape[1:] != A_est.shape[1:]:
+            raise UnmixError(f"input raster is {Y.shape[2]}x{Y.shape[1]} pixels, the abundance raster "
+                             f"{A_est.shape[2]}x{A_est.shape[1]}: {input_path}")
+        mask = vy if mask is None else mask & vy
     if A_est is None and E_est is None:
         raise UnmixError("give --abundances with --reference-abundances and/or --endmembers with "
                          "--reference-endmembers")
@@ -300,7 +319,7 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
     from .synth import SceneConfig, generate
 
     if height < 1 or width < 1 or p < 2:
-        raise UnmixError("--height/--width must be ≥ 1 and --endmembers ≥ 2")
+        raise UnmixError("height and width must be ≥ 1 and the number of endmembers ≥ 2")
     cfg = SceneConfig(height=height, width=width, p=p, family=family, purity=purity,
                       snr_db=None if snr_db is None or snr_db <= 0 else snr_db, noise=noise,
                       illumination=illumination, min_angle_deg=min_angle_deg, seed=seed,

@@ -164,3 +164,43 @@ def test_select_from_library_recovers_scene_spectra(library, p):
     chosen = select_from_library(0.7 * Y, lib, p, seed=0)  # a gain vs the library
     assert sorted(chosen.tolist()) == sorted(idx.tolist())
     assert len(set(chosen.tolist())) == p
+
+
+def test_library_names_leave_far_endmembers_unmatched():
+    from core.library import SpectralLibrary
+    from core.pipeline import LIBRARY_MATCH_MAX_RAD, library_names
+
+    x = np.linspace(0.0, 1.0, 50)
+    lib_spectra = np.stack([0.2 + 0.6 * x, 0.8 - 0.6 * x])
+    lib = SpectralLibrary(names=["rising", "falling"], spectra=lib_spectra, wavelengths_nm=None)
+    E = np.stack([lib_spectra[0] * 1.3, 0.5 + 0.4 * np.sin(12 * x)])  # a scaled copy, and nothing like either
+    names, match, angles = library_names(E, lib)
+    assert names[0] == "rising" and angles[0] < 1e-9
+    assert names[1] == "EM2 (unmatched)" and angles[1] > LIBRARY_MATCH_MAX_RAD
+    np.testing.assert_allclose(match[0], lib_spectra[0])
+    assert np.all(np.isnan(match[1]))  # not drawn as a "matched" library line
+
+
+def test_automatic_endmember_count_warns_when_hysime_cannot_be_trusted():
+    from core.pipeline import MAX_AUTO_ENDMEMBERS, endmember_count_warning, resolve_p
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, message):
+            self.lines.append(message)
+
+    rng = np.random.default_rng(0)
+    E = rng.uniform(0.1, 1.0, (3, 30))
+    Y = rng.dirichlet(np.ones(3), 40) @ E + 0.001 * rng.standard_normal((40, 30))  # 40 pixels, 30 bands
+    log = Log()
+    p, est = resolve_p(Y, 0, 0, log)
+    assert est is not None and 2 <= p <= MAX_AUTO_ENDMEMBERS
+    assert any(line.startswith("warning: HySime's estimate") and "only 40 pixels for 30 bands" in line
+               for line in log.lines), log.lines
+    assert "signal subspace" in endmember_count_warning(43, 9025, 156)
+    assert endmember_count_warning(4, 10000, 200) is None
+    log = Log()
+    resolve_p(rng.dirichlet(np.ones(3), 4000) @ E, 0, 0, log)  # enough pixels: HySime is trusted, no warning
+    assert not log.lines

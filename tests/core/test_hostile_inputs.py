@@ -164,7 +164,7 @@ def test_malformed_library_is_refused_with_one_line(scene, tmp_path, capsys, tex
     out = tmp_path / "out"
     refused(["unmix", scene[0], "-p", "3", "--library", lib, "--out", out, "--method", "vca-fcls", "-q"], capsys,
             match)
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)  # a failed run removes the folder it created
 
 
 def test_library_in_micrometres_names_the_endmembers_like_nanometres(scene, spectra, tmp_path, capsys):
@@ -194,7 +194,7 @@ def test_one_pixel_raster(spectra, tmp_path, capsys):
         proc = module("unmix", path, "-p", p, "--out", out, "--method", "vca-fcls", "-q")
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert proc.stderr.startswith("error: ") and match in proc.stderr, proc.stderr
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)  # a failed run removes the folder it created
     # with given endmembers the one pixel is unmixed exactly
     e_csv = tmp_path / "E.csv"
     np.savetxt(e_csv, np.column_stack([WL, E.T]), delimiter=",", header="wavelength_nm," + ",".join(names),
@@ -209,7 +209,7 @@ def test_one_pixel_raster_full_engine(spectra, model, tmp_path, capsys, tiny_eng
     write_scene(path, spectra[1], 1, 1, seed=2)
     refused(["unmix", path, "-p", "3", "--out", tmp_path / "fit", "--quality", "fast", "-q"], capsys,
             "only 1 valid pixel(s), fewer than the 3 endmembers")
-    assert os.listdir(tmp_path / "fit") == []
+    assert not os.path.exists(tmp_path / "fit")  # a failed run removes the folder it created
     rc, err = cli(["unmix", path, "--model", model, "--out", tmp_path / "applied", "-q"], capsys)
     assert rc == 0, err
     check_abundances(tmp_path / "applied" / "abundances.tif", 1, 1)
@@ -301,7 +301,7 @@ def test_constant_image_gives_a_result_or_a_clear_error(tmp_path, capsys, tiny_e
             assert np.all(np.isfinite(E))
         else:
             assert rc == 2 and len(err) == 1 and err[0].startswith("error:"), err
-            assert os.listdir(out) == []
+            assert not os.path.exists(out)  # a failed run removes the folder it created
 
 
 def _write_envi(path, cube, header_extra):
@@ -354,7 +354,7 @@ def test_truncated_raster_is_refused_with_one_line(spectra, tmp_path, capsys):
                  ["fcls", cut, "--endmembers-csv", e_csv, "--out", out / "A.tif"], ["count", cut]):
         line = refused(args, capsys, f"cannot read {cut}: the file is truncated or corrupted")
         assert line.count(str(cut)) == 1
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)  # a failed run removes the folder it created
 
 
 def test_one_band_raster_is_refused_by_every_command(spectra, tmp_path, capsys, tiny_engine):
@@ -386,7 +386,7 @@ def test_all_nodata_raster_is_refused_by_every_command(spectra, model, tmp_path,
                  ["fcls", path, "--endmembers-csv", e_csv, "--out", out / "A.tif"],
                  ["count", path]):
         refused(args, capsys, "input raster has no valid pixels (all nodata or NaN)")
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)  # a failed run removes the folder it created
 
 
 # ------------------------------------------------------------------ a full disk
@@ -477,3 +477,104 @@ def test_real_write_refusal_by_the_system_in_a_separate_process(spectra, tmp_pat
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cannot write "), proc.stderr
     assert os.strerror(errno.EFBIG) in proc.stderr
     assert snapshot(out) == before
+
+
+# ------------------------------------------------------------------ outputs never replace inputs
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_no_output_may_replace_an_input_file(scene, spectra, model, tmp_path, capsys):
+    """Library, endmember CSV, model, reference raster and a symlinked input are inputs too."""
+    names, E = spectra
+    lib = tmp_path / "lib.csv"
+    np.savetxt(lib, np.column_stack([WL, E.T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    res = tmp_path / "res"
+    assert main(["unmix", str(scene[0]), "-p", "3", "--method", "vca-fcls", "--out", str(res), "-q"]) == 0
+    capsys.readouterr()
+    link = tmp_path / "link.tif"
+    os.symlink(scene[0], link)
+    guarded = [lib, res / "endmembers.csv", res / "abundances.tif", model, scene[0]]
+    before = {p: _digest(p) for p in guarded}
+    msg = "an output would overwrite an input file"
+    refused(["extract", scene[0], "-p", "3", "--library", lib, "--out", lib], capsys, msg)
+    refused(["unmix", scene[0], "-p", "3", "--method", "vca-fcls", "--library", res / "endmembers.csv",
+             "--out", res, "-q"], capsys, msg)
+    refused(["fcls", scene[0], "--endmembers-csv", lib, "--out", lib], capsys, msg)
+    refused(["apply", scene[0], "--model", res / "abundances.tif", "--out", res, "-q"], capsys, msg)
+    refused(["evaluate", "--abundances", res / "abundances.tif", "--reference-abundances", res / "abundances.tif",
+             "--json", res / "abundances.tif"], capsys, msg)
+    refused(["train", scene[0], "-p", "3", "--reference-abundances", res / "abundances.tif",
+             "--out", res / "abundances.tif", "-q"], capsys, msg)
+    refused(["fcls", link, "--endmembers-csv", lib, "--out", scene[0]], capsys, msg)
+    assert {p: _digest(p) for p in guarded} == before
+
+
+def test_conflicting_and_out_of_range_options_are_refused(scene, model, tmp_path, capsys):
+    out = tmp_path / "o"
+    refused(["count", scene[0], "--seed", "-5"], capsys, "expected a whole number ≥ 0, got -5")
+    refused(["count", scene[0], "--seed", "abc"], capsys, "expected a whole number ≥ 0, got 'abc'")
+    refused(["synth", "--out", out, "--min-angle", "-5"], capsys, "minimum angle between endmembers")
+    refused(["unmix", scene[0], "--model", model, "-p", "5", "--out", out, "-q"], capsys,
+            "the saved model has 3 endmembers, not the 5 requested")
+    refused(["unmix", scene[0], "--model", model, "--method", "vca-fcls", "--out", out, "-q"], capsys,
+            "a saved model runs the full engine")
+    refused(["unmix", scene[0], "-p", "3", "--method", "vca-fcls", "--uncertainty", "3", "--out", out, "-q"],
+            capsys, "the abundance uncertainty needs the full engine")
+    refused(["apply", scene[0], "--model", model, "--uncertainty", "1", "--out", out, "-q"], capsys,
+            "at least 2 (a spread needs two)")
+    assert not out.exists()
+
+
+def test_uncertainty_is_drawn_even_when_the_gate_turned_the_refinement_off(scene, spectra, tmp_path, capsys):
+    """A fit whose self-validation switched the DDIM refinement off still samples the trained ResUNet2D."""
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    names, E = spectra
+    path = save_model(tmp_path / "on.pt", E, names)
+    ck = load_checkpoint(path)
+    ck["meta"]["config"]["refine"]["steps_2d"] = 0  # as the gate leaves it
+    off = tmp_path / "off.pt"
+    save_checkpoint(str(off), ck)
+    out = tmp_path / "u"
+    assert main(["apply", str(scene[0]), "--model", str(off), "--uncertainty", "3", "--out", str(out), "-q"]) == 0
+    U, _, _ = read_cube(str(out / "uncertainty.tif"), bands=None)
+    assert U.shape == (3, 24, 24) and U.max() > 1e-6  # was exactly 0: nothing stochastic ran
+    report = json.loads((out / "report.json").read_text())
+    assert report["uncertainty"] == {"draws": 3, "ddim_steps": 2, "eta": 1.0}
+
+
+def test_evaluate_checks_its_input_and_scores_extra_estimates(scene, spectra, tmp_path, capsys):
+    res = tmp_path / "r"
+    assert main(["unmix", str(scene[0]), "-p", "4", "--method", "vca-fcls", "--out", str(res), "-q"]) == 0
+    ref = tmp_path / "ref.tif"
+    write_scene(ref, spectra[1], 24, 24, seed=1)  # the scene's own grid: usable as a 20-band "input"
+    from testutil import make_mixture_raster
+
+    truth = tmp_path / "truth.tif"
+    make_mixture_raster(truth, np.eye(3), scene[1])  # 3-band raster holding the true abundances
+    capsys.readouterr()
+    small = tmp_path / "small.tif"
+    write_scene(small, spectra[1], 8, 8)
+    refused(["evaluate", "--abundances", res / "abundances.tif", "--reference-abundances", truth,
+             "--endmembers", res / "endmembers.csv", "--reference-endmembers", res / "endmembers.csv",
+             "--input", small], capsys, "input raster is 8x8 pixels, the abundance raster 24x24")
+    report = tmp_path / "new" / "deeper" / "scores.json"
+    rc = main(["evaluate", "--abundances", str(res / "abundances.tif"), "--reference-abundances", str(truth),
+               "--input", str(scene[0]), "--json", str(report)])
+    assert rc == 0  # 4 estimates matched to 3 references; the report's folder is created
+    scores = json.loads(report.read_text())
+    assert scores["armse"] < 0.05
+
+
+def test_csv_outputs_get_the_usual_file_mode(tmp_path):
+    from core.library import write_csv
+
+    old = os.umask(0o022)
+    try:
+        write_csv(tmp_path / "e.csv", np.ones((2, 3)), ["a", "b"])
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "e.csv").st_mode & 0o777) == 0o644
