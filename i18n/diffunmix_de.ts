@@ -4,7 +4,7 @@
 <context>
     <name>AbundanceStyler</name>
     <message>
-        <location filename="../plugin/styling.py" line="171"/>
+        <location filename="../plugin/styling.py" line="176"/>
         <source>RGB: {r} / {g} / {b}</source>
         <translation>RGB: {r} / {g} / {b}</translation>
     </message>
@@ -176,72 +176,72 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>Rekonstruktionsfehler</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="139"/>
+        <location filename="../plugin/algorithms/base.py" line="154"/>
         <source>Report</source>
         <translation>Bericht</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="139"/>
+        <location filename="../plugin/algorithms/base.py" line="154"/>
         <source>Optional JSON report: parameters, timings and diagnostics.</source>
         <translation>Optionaler JSON-Bericht: Parameter, Laufzeiten und Diagnosen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="143"/>
+        <location filename="../plugin/algorithms/base.py" line="158"/>
         <source>Number of endmembers</source>
         <translation>Anzahl der Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="144"/>
+        <location filename="../plugin/algorithms/base.py" line="159"/>
         <source>Endmember names (comma-separated)</source>
         <translation>Endmember-Namen (kommagetrennt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="167"/>
+        <location filename="../plugin/algorithms/base.py" line="182"/>
         <source>Layer '{name}' ({param}) is not a raster file (provider '{provider}'). Save it as a GeoTIFF first (Export ▸ Save As…).</source>
         <translation>Der Layer „{name}“ ({param}) ist keine Rasterdatei (Datenanbieter „{provider}“). Speichern Sie ihn zuerst als GeoTIFF (Exportieren ▸ Speichern als…).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="263"/>
+        <location filename="../plugin/algorithms/base.py" line="282"/>
         <source>Spectral libraries (*.csv *.sli *.hdr);;All files (*.*)</source>
         <translation>Spektralbibliotheken (*.csv *.sli *.hdr);;Alle Dateien (*.*)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="273"/>
+        <location filename="../plugin/algorithms/base.py" line="292"/>
         <source>CSV files (*.csv)</source>
         <translation>CSV-Dateien (*.csv)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="281"/>
+        <location filename="../plugin/algorithms/base.py" line="304"/>
         <source>PNG images (*.png)</source>
         <translation>PNG-Bilder (*.png)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="287"/>
+        <location filename="../plugin/algorithms/base.py" line="312"/>
         <source>JSON files (*.json)</source>
         <translation>JSON-Dateien (*.json)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="303"/>
+        <location filename="../plugin/algorithms/base.py" line="328"/>
         <source>The raster &apos;{param}&apos; could not be loaded: {value}</source>
         <translation>Das Raster „{param}“ konnte nicht geladen werden: {value}</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="326"/>
+        <location filename="../plugin/algorithms/base.py" line="351"/>
         <source>{param}: rasters are written as GeoTIFF; give a .tif file name, not {path}.</source>
         <translation>{param}: Raster werden als GeoTIFF geschrieben; geben Sie einen .tif-Dateinamen an, nicht {path}.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="342"/>
+        <location filename="../plugin/algorithms/base.py" line="367"/>
         <source>RGB_ENDMEMBERS must be three endmember numbers such as &apos;1,2,3&apos;, not &apos;{value}&apos;.</source>
         <translation>RGB_ENDMEMBERS muss aus drei Endmember-Nummern wie „1,2,3“ bestehen, nicht „{value}“.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="361"/>
+        <location filename="../plugin/algorithms/base.py" line="386"/>
         <source>Cancelled by the user.</source>
         <translation>Vom Benutzer abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="375"/>
+        <location filename="../plugin/algorithms/base.py" line="400"/>
         <source>RGB_ENDMEMBERS {rgb}: there are only {p} endmembers; no RGB composite.</source>
         <translation>RGB_ENDMEMBERS {rgb}: Es gibt nur {p} Endmember; kein RGB-Komposit.</translation>
     </message>
@@ -294,6 +294,26 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <location filename="../plugin/algorithms/base.py" line="132"/>
         <source>Optional one-band GeoTIFF: per-pixel RMSE between the pixel spectrum and its reconstruction from the abundances and endmembers (high values: poorly explained pixels).</source>
         <translation>Optionales einbändiges GeoTIFF: RMSE je Pixel zwischen dem Pixelspektrum und seiner Rekonstruktion aus Abundanzen und Endmembern (hohe Werte: schlecht erklärte Pixel).</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="139"/>
+        <source>Abundance uncertainty</source>
+        <translation>Unsicherheit der Anteile</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="139"/>
+        <source>Optional GeoTIFF, one band per endmember: the per-pixel standard deviation of each abundance over several stochastic diffusion refinements (full engine only). High values mark pixels where the data allow several answers.</source>
+        <translation>Optionales GeoTIFF, ein Band je Endmember: die Standardabweichung jedes Anteils pro Pixel über mehrere stochastische Diffusionsverfeinerungen (nur vollständige Engine). Hohe Werte kennzeichnen Pixel, bei denen die Daten mehrere Antworten zulassen.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="147"/>
+        <source>Uncertainty samples</source>
+        <translation>Stichproben für die Unsicherheit</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="147"/>
+        <source>How many stochastic refinements the abundance uncertainty is computed from (at least 2; each adds about one inference pass). Used only when the uncertainty output is set.</source>
+        <translation>Aus wie vielen stochastischen Verfeinerungen die Unsicherheit der Anteile berechnet wird (mindestens 2; jede kostet etwa einen weiteren Inferenzdurchlauf). Wird nur verwendet, wenn die Unsicherheitsausgabe gesetzt ist.</translation>
     </message>
 </context>
 <context>
@@ -388,107 +408,107 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>EvaluateAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="39"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="40"/>
         <source>Estimated abundances</source>
         <translation>Geschätzte Abundanzen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="39"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="40"/>
         <source>Abundance raster to score (one band per endmember).</source>
         <translation>Zu bewertendes Abundanzraster (ein Band pro Endmember).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="41"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="42"/>
         <source>Reference abundances</source>
         <translation>Referenzabundanzen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="41"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="42"/>
         <source>Known abundances on the same grid, one band per endmember.</source>
         <translation>Bekannte Abundanzen im selben Raster, ein Band pro Endmember.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="45"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="46"/>
         <source>Estimated endmembers (CSV)</source>
         <translation>Geschätzte Endmember (CSV)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="45"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="46"/>
         <source>Endmember CSV to score.</source>
         <translation>Zu bewertende Endmember-CSV.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="47"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="48"/>
         <source>Reference endmembers (CSV)</source>
         <translation>Referenz-Endmember (CSV)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="47"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="48"/>
         <source>Known endmember spectra, same bands as the estimated ones.</source>
         <translation>Bekannte Endmember-Spektren mit denselben Bändern wie die geschätzten.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="51"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="52"/>
         <source>Input raster (for the reconstruction error)</source>
         <translation>Eingaberaster (für den Rekonstruktionsfehler)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="51"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="52"/>
         <source>Optional: the unmixed raster, to score how well abundances × endmembers reconstruct it (RMSE, PSNR).</source>
         <translation>Optional: das entmischte Raster, um zu bewerten, wie gut Abundanzen × Endmember es rekonstruieren (RMSE, PSNR).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="57"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="58"/>
         <source>Report</source>
         <translation>Bericht</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="57"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="58"/>
         <source>The scores as JSON, or as an HTML table when the file name ends in .html.</source>
         <translation>Die Bewertungen als JSON oder als HTML-Tabelle, wenn der Dateiname auf .html endet.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="62"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="63"/>
         <source>Abundance RMSE</source>
         <translation>Abundanz-RMSE</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="63"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="64"/>
         <source>Mean spectral angle (rad)</source>
         <translation>Mittlerer Spektralwinkel (rad)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="64"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="65"/>
         <source>Reconstruction RMSE</source>
         <translation>Rekonstruktions-RMSE</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="65"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="66"/>
         <source>Reconstruction PSNR (dB)</source>
         <translation>Rekonstruktions-PSNR (dB)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="72"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="73"/>
         <source>Evaluate unmixing result</source>
         <translation>Entmischungsergebnis bewerten</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="75"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="76"/>
         <source>hyperspectral,unmixing,evaluation,rmse,sad,psnr,accuracy</source>
         <translation>hyperspektral,Entmischung,Bewertung,RMSE,SAD,PSNR,Genauigkeit</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="83"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="86"/>
         <source>JSON files (*.json);;HTML files (*.html)</source>
         <translation>JSON-Dateien (*.json);;HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="32"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="33"/>
         <source>Scores an unmixing result against a reference: endmembers are matched one to one (Hungarian method), then the abundance RMSE (aRMSE), the mean spectral angle (SAD, radians) and, with the input raster, the reconstruction RMSE and PSNR. Give abundances with reference abundances and/or endmembers with reference endmembers.</source>
         <translation>Bewertet ein Entmischungsergebnis anhand einer Referenz: Die Endmember werden einander eindeutig zugeordnet (Ungarische Methode), dann werden der Abundanz-RMSE (aRMSE), der mittlere Spektralwinkel (SAD, Radiant) und, mit dem Eingaberaster, der Rekonstruktions-RMSE und -PSNR berechnet. Geben Sie Abundanzen mit Referenzabundanzen und/oder Endmember mit Referenz-Endmembern an.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="98"/>
+        <location filename="../plugin/algorithms/evaluate.py" line="102"/>
         <source>Nothing to compare: give ABUNDANCES with REFERENCE_ABUNDANCES and/or ENDMEMBERS_CSV with REFERENCE_ENDMEMBERS_CSV.</source>
         <translation>Nichts zu vergleichen: Geben Sie ABUNDANCES mit REFERENCE_ABUNDANCES und/oder ENDMEMBERS_CSV mit REFERENCE_ENDMEMBERS_CSV an.</translation>
     </message>
@@ -876,57 +896,57 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>UnmixAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="43"/>
+        <location filename="../plugin/algorithms/unmix.py" line="44"/>
         <source>Full engine (HybridSTU + diffusion)</source>
         <translation>Vollständige Engine (HybridSTU + Diffusion)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="43"/>
+        <location filename="../plugin/algorithms/unmix.py" line="44"/>
         <source>VCA + FCLS (classical)</source>
         <translation>VCA + FCLS (klassisch)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="53"/>
+        <location filename="../plugin/algorithms/unmix.py" line="54"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="60"/>
+        <location filename="../plugin/algorithms/unmix.py" line="61"/>
         <source>Method</source>
         <translation>Methode</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="69"/>
+        <location filename="../plugin/algorithms/unmix.py" line="70"/>
         <source>Saved model (optional)</source>
         <translation>Gespeichertes Modell (optional)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="83"/>
+        <location filename="../plugin/algorithms/unmix.py" line="84"/>
         <source>Unmix hyperspectral raster</source>
         <translation>Hyperspektrales Raster entmischen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="86"/>
+        <location filename="../plugin/algorithms/unmix.py" line="87"/>
         <source>hyperspectral,unmixing,endmember,abundance,vca,fcls,diffusion,spectral</source>
         <translation>hyperspektral,Entmischung,Endmember,Abundanz,VCA,FCLS,Diffusion,spektral</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="48"/>
+        <location filename="../plugin/algorithms/unmix.py" line="49"/>
         <source>Estimates the endmember spectra (pure materials) of a hyperspectral raster and one abundance map per endmember: the fraction of each material in each pixel, non-negative and summing to one.</source>
         <translation>Schätzt die Endmember-Spektren (reine Materialien) eines hyperspektralen Rasters und eine Abundanzkarte pro Endmember: den Anteil jedes Materials in jedem Pixel, nichtnegativ und mit Summe eins.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="53"/>
+        <location filename="../plugin/algorithms/unmix.py" line="54"/>
         <source>How many materials to extract. 0 estimates the number from the data (HySime). Must be smaller than the number of bands. Ignored with a saved model.</source>
         <translation>Wie viele Materialien extrahiert werden. 0 schätzt die Anzahl aus den Daten (HySime). Muss kleiner als die Anzahl der Bänder sein. Wird mit einem gespeicherten Modell ignoriert.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="60"/>
+        <location filename="../plugin/algorithms/unmix.py" line="61"/>
         <source>Full engine: a spectral-spatial CNN (HybridSTU) fitted to the scene, its abundances refined by a diffusion model (DDIM) and the spectra by a second one; needs PyTorch, takes minutes on a CPU. VCA + FCLS: vertex component analysis then fully constrained least squares; takes seconds and needs no PyTorch.</source>
         <translation>Vollständige Engine: ein spektral-räumliches CNN (HybridSTU), an die Szene angepasst, dessen Abundanzen ein Diffusionsmodell (DDIM) verfeinert und die Spektren ein zweites; benötigt PyTorch, dauert auf einem Prozessor Minuten. VCA + FCLS: Vertex Component Analysis, dann vollständig beschränkte kleinste Quadrate; dauert Sekunden und benötigt kein PyTorch.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="69"/>
+        <location filename="../plugin/algorithms/unmix.py" line="70"/>
         <source>A model file (.pt) written by &apos;Train unmixing model&apos;: applied instead of fitting the engine to this raster (same sensor and bands). Uses the full engine and the model&apos;s endmembers; Method and Number of endmembers are then ignored.</source>
         <translation>Eine Modelldatei (.pt), geschrieben von „Entmischungsmodell trainieren“: wird angewendet, statt die Engine an dieses Raster anzupassen (gleicher Sensor, gleiche Bänder). Verwendet die vollständige Engine und die Endmember des Modells; Methode und Anzahl der Endmember werden dann ignoriert.</translation>
     </message>

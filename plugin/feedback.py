@@ -25,4 +25,8 @@ class FeedbackProgress(Progress):
 
     def info(self, message: str) -> None:
         if self.feedback is not None:
-            self.feedback.pushInfo(str(message))
+            text = str(message)
+            if text.startswith("warning: "):  # the engine's doubts are shown as Processing warnings
+                self.feedback.pushWarning(text[len("warning: "):])
+            else:
+                self.feedback.pushInfo(text)

@@ -151,6 +151,11 @@ def add_abundance_group(layer: QgsRasterLayer, project: QgsProject, names: Optio
     names = (names + [f"Band {i}" for i in range(len(names) + 1, count + 1)])[:count]
     group_name = group_name or os.path.splitext(os.path.basename(path))[0]
     root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    if node is not None and node.parent() is not root:
+        # already in a group, e.g. an earlier result written to the same file that Processing
+        # handed back: leave that group whole and give this one a layer of its own
+        layer = QgsRasterLayer(path, names[0] if names else group_name, layer.providerType())
     group = root.insertGroup(0, group_name)
     if project.mapLayer(layer.id()) is None:
         project.addMapLayer(layer, False)

@@ -136,6 +136,21 @@ COMMON_HELP = {
             "Optional one-band GeoTIFF: per-pixel RMSE between the pixel spectrum and its "
             "reconstruction from the abundances and endmembers (high values: poorly explained pixels)."),
     ),
+    "OUTPUT_UNCERTAINTY": (
+        QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Abundance uncertainty"),
+        QT_TRANSLATE_NOOP(
+            "DiffUnmixAlgorithm",
+            "Optional GeoTIFF, one band per endmember: the per-pixel standard deviation of each abundance "
+            "over several stochastic diffusion refinements (full engine only). High values mark pixels "
+            "where the data allow several answers."),
+    ),
+    "UNCERTAINTY_SAMPLES": (
+        QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Uncertainty samples"),
+        QT_TRANSLATE_NOOP(
+            "DiffUnmixAlgorithm",
+            "How many stochastic refinements the abundance uncertainty is computed from (at least 2; each "
+            "adds about one inference pass). Used only when the uncertainty output is set."),
+    ),
     "OUTPUT_REPORT": (
         QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Report"),
         QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Optional JSON report: parameters, timings and diagnostics."),
@@ -223,12 +238,16 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
         return tr_common(label), tr_common(text)
 
     # parameters --------------------------------------------------------------
-    def add(self, param: QgsProcessingParameterDefinition, advanced: bool = False):
-        """Add a parameter, its help text taken from :attr:`HELP` / :data:`COMMON_HELP`."""
+    def add(self, param: QgsProcessingParameterDefinition, advanced: bool = False, create_output: bool = True):
+        """Add a parameter, its help text taken from :attr:`HELP` / :data:`COMMON_HELP`.
+
+        ``create_output=False``: a destination parameter whose output the algorithm
+        declares itself (e.g. a plain file where QGIS would infer an HTML output).
+        """
         param.setHelp(self.help_for(param.name())[1])
         if advanced:
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(param)
+        self.addParameter(param, createOutput=create_output)
         return param
 
     def label(self, name: str) -> str:
@@ -275,7 +294,11 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
             optional=optional, createByDefault=not optional))
 
     def add_unmix_outputs(self) -> None:
-        """OUTPUT, OUTPUT_ENDMEMBERS, OUTPUT_PLOT, OUTPUT_RESIDUAL, OUTPUT_REPORT (unmix and apply)."""
+        """UNCERTAINTY_SAMPLES (advanced) and the outputs OUTPUT, OUTPUT_ENDMEMBERS, OUTPUT_PLOT,
+        OUTPUT_RESIDUAL, OUTPUT_UNCERTAINTY, OUTPUT_REPORT (unmix and apply)."""
+        self.add(QgsProcessingParameterNumber("UNCERTAINTY_SAMPLES", self.label("UNCERTAINTY_SAMPLES"),
+                                              type=QgsProcessingParameterNumber.Integer, defaultValue=8,
+                                              minValue=2, maxValue=256, optional=True), advanced=True)
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.label("OUTPUT")))
         self.add_csv_output("OUTPUT_ENDMEMBERS")
         self.add(QgsProcessingParameterFileDestination(
@@ -283,6 +306,8 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
             fileFilter=tr_common(QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "PNG images (*.png)")),
             optional=True, createByDefault=False))
         self.add(QgsProcessingParameterRasterDestination("OUTPUT_RESIDUAL", self.label("OUTPUT_RESIDUAL"),
+                                                         optional=True, createByDefault=False))
+        self.add(QgsProcessingParameterRasterDestination("OUTPUT_UNCERTAINTY", self.label("OUTPUT_UNCERTAINTY"),
                                                          optional=True, createByDefault=False))
         self.add(QgsProcessingParameterFileDestination(
             "OUTPUT_REPORT", self.label("OUTPUT_REPORT"),

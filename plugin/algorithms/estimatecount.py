@@ -49,4 +49,6 @@ class EstimateCountAlgorithm(DiffUnmixAlgorithm):
                                seed=self.parameterAsInt(parameters, "SEED", context),
                                progress=FeedbackProgress(feedback))
         feedback.pushInfo(self.tr("Estimated number of endmembers: {count}").format(count=result["endmembers"]))
+        if result.get("warning"):
+            feedback.pushWarning(result["warning"])
         return {self.ENDMEMBER_COUNT: result["endmembers"], self.BAND_COUNT: result["bands"]}

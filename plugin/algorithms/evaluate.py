@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from qgis.core import (
+    QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -80,9 +81,12 @@ class EvaluateAlgorithm(DiffUnmixAlgorithm):
         for name in (self.ENDMEMBERS_CSV, self.REFERENCE_ENDMEMBERS_CSV):
             self.add(QgsProcessingParameterFile(name, self.label(name), extension="csv", optional=True))
         self.add(QgsProcessingParameterRasterLayer(self.INPUT, self.label(self.INPUT), optional=True))
+        # a file output, not the HTML output QGIS infers from a filter that mentions HTML: the report
+        # is JSON unless its name ends in .html
         self.add(QgsProcessingParameterFileDestination(
             self.OUTPUT, self.label(self.OUTPUT), fileFilter=self.tr("JSON files (*.json);;HTML files (*.html)"),
-            optional=True, createByDefault=True))
+            optional=True, createByDefault=True), create_output=False)
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT, self.label(self.OUTPUT)))
         for name in self.SCORES:
             self.addOutput(QgsProcessingOutputNumber(name, self.label(name)))
 

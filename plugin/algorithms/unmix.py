@@ -35,6 +35,7 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
     OUTPUT_ENDMEMBERS = "OUTPUT_ENDMEMBERS"
     OUTPUT_PLOT = "OUTPUT_PLOT"
     OUTPUT_RESIDUAL = "OUTPUT_RESIDUAL"
+    OUTPUT_UNCERTAINTY = "OUTPUT_UNCERTAINTY"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     ENDMEMBER_COUNT = "ENDMEMBER_COUNT"
     ENDMEMBER_NAMES = "ENDMEMBER_NAMES"
@@ -129,14 +130,19 @@ def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, u
     endmembers = alg.file_output(parameters, "OUTPUT_ENDMEMBERS", context)
     plot = alg.file_output(parameters, "OUTPUT_PLOT", context)
     residual = alg.tif_output(parameters, "OUTPUT_RESIDUAL", context)
+    uncertainty = alg.tif_output(parameters, "OUTPUT_UNCERTAINTY", context)
     report = alg.file_output(parameters, "OUTPUT_REPORT", context)
+    if uncertainty:
+        options.uncertainty = alg.parameterAsInt(parameters, "UNCERTAINTY_SAMPLES", context)
     result = alg.run_core(unmix, alg.files["INPUT"], abundances, endmembers, options=options, plot_path=plot,
-                          report_path=report, residual_path=residual, progress=FeedbackProgress(feedback))
+                          report_path=report, residual_path=residual, progress=FeedbackProgress(feedback),
+                          uncertainty_path=uncertainty)
     alg.show_abundances(context, feedback, abundances, result.names, endmembers_csv=endmembers, rgb=rgb,
                         library=options.library)
     outputs = {"OUTPUT": abundances, "OUTPUT_ENDMEMBERS": endmembers, "ENDMEMBER_COUNT": int(result.p),
                "ENDMEMBER_NAMES": ",".join(result.names)}
-    for name, path in (("OUTPUT_PLOT", plot), ("OUTPUT_RESIDUAL", residual), ("OUTPUT_REPORT", report)):
+    for name, path in (("OUTPUT_PLOT", plot), ("OUTPUT_RESIDUAL", residual), ("OUTPUT_UNCERTAINTY", uncertainty),
+                       ("OUTPUT_REPORT", report)):
         if path:
             outputs[name] = path
     return outputs

@@ -16,15 +16,16 @@ ALGORITHMS = ("unmix", "train", "apply", "estimatecount", "extractendmembers", "
 #: output name -> type, per algorithm (what the graphical modeler chains on)
 OUTPUT_TYPES = {
     "unmix": {"OUTPUT": "outputRaster", "OUTPUT_ENDMEMBERS": "outputFile", "OUTPUT_PLOT": "outputFile",
-              "OUTPUT_RESIDUAL": "outputRaster", "OUTPUT_REPORT": "outputFile", "ENDMEMBER_COUNT": "outputNumber",
-              "ENDMEMBER_NAMES": "outputString"},
+              "OUTPUT_RESIDUAL": "outputRaster", "OUTPUT_UNCERTAINTY": "outputRaster", "OUTPUT_REPORT": "outputFile",
+              "ENDMEMBER_COUNT": "outputNumber", "ENDMEMBER_NAMES": "outputString"},
     "train": {"OUTPUT": "outputFile", "ENDMEMBER_COUNT": "outputNumber", "ENDMEMBER_NAMES": "outputString"},
     "apply": {"OUTPUT": "outputRaster", "OUTPUT_ENDMEMBERS": "outputFile", "OUTPUT_RESIDUAL": "outputRaster",
-              "ENDMEMBER_COUNT": "outputNumber"},
+              "OUTPUT_UNCERTAINTY": "outputRaster", "ENDMEMBER_COUNT": "outputNumber"},
     "estimatecount": {"ENDMEMBER_COUNT": "outputNumber", "BAND_COUNT": "outputNumber"},
     "extractendmembers": {"OUTPUT": "outputFile", "ENDMEMBER_COUNT": "outputNumber"},
     "fcls": {"OUTPUT": "outputRaster", "ENDMEMBER_COUNT": "outputNumber"},
-    "evaluate": {"OUTPUT": "outputHtml", "ARMSE": "outputNumber", "SAD_MEAN_RAD": "outputNumber",
+    # the report is JSON or HTML by its file name: a plain file output
+    "evaluate": {"OUTPUT": "outputFile", "ARMSE": "outputNumber", "SAD_MEAN_RAD": "outputNumber",
                  "RMSE": "outputNumber", "PSNR": "outputNumber"},
     "synthesize": {"OUTPUT": "outputRaster", "OUTPUT_ABUNDANCES": "outputRaster", "OUTPUT_ENDMEMBERS": "outputFile"},
 }

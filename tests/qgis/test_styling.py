@@ -6,6 +6,7 @@ import os
 
 import pytest
 from qgis.core import (
+    QgsLayerTreeGroup,
     QgsMultiBandColorRenderer,
     QgsProcessingContext,
     QgsRasterLayer,
@@ -163,3 +164,20 @@ def test_render_styled_result_to_png(scene_layer, qgis_new_project):
     os.makedirs(os.path.dirname(CANVAS_PNG), exist_ok=True)
     assert sheet.save(CANVAS_PNG, "PNG")
     assert os.path.getsize(CANVAS_PNG) > 5000
+
+
+def test_a_second_run_into_the_same_file_leaves_the_first_group_whole(library_scene, scene_layer,
+                                                                      qgis_new_project, tmp_path):
+    import processing
+
+    out = str(tmp_path / "same.tif")
+    for _ in range(2):
+        processing.runAndLoadResults("diffunmix:fcls", {
+            "INPUT": scene_layer.id(), "ENDMEMBERS_CSV": library_scene["paths"]["endmembers"], "OUTPUT": out},
+            feedback=RecordingFeedback())
+    groups = [g for g in qgis_new_project.layerTreeRoot().children()
+              if isinstance(g, QgsLayerTreeGroup) and g.name() == "Test scene"]
+    assert len(groups) == 2
+    for g in groups:  # three endmember layers in each, band 1..3
+        layers = [node.layer() for node in g.findLayers()]
+        assert [lyr.renderer().band() for lyr in layers] == [1, 2, 3]

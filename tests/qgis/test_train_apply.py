@@ -82,3 +82,24 @@ def test_apply_to_other_bands_names_the_mismatch(model, mixture_scene, tmp_path)
         run_alg("diffunmix:apply", {"INPUT": mixture_scene["path"], "MODEL": model["path"],
                                     "OUTPUT": str(tmp_path / "a.tif"), "OUTPUT_ENDMEMBERS": str(tmp_path / "e.csv")})
     assert os.listdir(tmp_path) == []
+
+
+def test_apply_writes_the_abundance_uncertainty_when_asked(model, tiny_scene, tmp_path):
+    out = str(tmp_path / "u.tif")
+    result = run_alg("diffunmix:apply", {"INPUT": tiny_scene["path"], "MODEL": model["path"],
+                                         "OUTPUT": str(tmp_path / "a.tif"),
+                                         "OUTPUT_ENDMEMBERS": str(tmp_path / "e.csv"),
+                                         "UNCERTAINTY_SAMPLES": 3, "OUTPUT_UNCERTAINTY": out})
+    assert result["OUTPUT_UNCERTAINTY"] == out
+    r = read_raster(out)
+    names = result["ENDMEMBER_NAMES"].split(",")
+    assert r["descriptions"] == [f"{n} std" for n in names]
+    assert r["data"].min() >= 0 and r["data"].max() > 0
+
+
+def test_unmix_refuses_uncertainty_for_vca_fcls(tiny_scene, tmp_path):
+    with pytest.raises(QgsProcessingException, match="the abundance uncertainty needs the full engine"):
+        run_alg("diffunmix:unmix", {"INPUT": tiny_scene["path"], "ENDMEMBERS": 3, "METHOD": 1,
+                                    "OUTPUT": str(tmp_path / "a.tif"), "OUTPUT_ENDMEMBERS": str(tmp_path / "e.csv"),
+                                    "OUTPUT_UNCERTAINTY": str(tmp_path / "u.tif")})
+    assert os.listdir(tmp_path) == []
