@@ -4,7 +4,7 @@
 <context>
     <name>AbundanceStyler</name>
     <message>
-        <location filename="../plugin/styling.py" line="176"/>
+        <location filename="../plugin/styling.py" line="234"/>
         <source>RGB: {r} / {g} / {b}</source>
         <translation>RGB: {r} / {g} / {b}</translation>
     </message>
@@ -171,7 +171,7 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>Endmember-Diagramm</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="132"/>
+        <location filename="../plugin/algorithms/base.py" line="406"/>
         <source>Reconstruction error</source>
         <translation>Rekonstruktionsfehler</translation>
     </message>
@@ -241,7 +241,7 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>Vom Benutzer abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="400"/>
+        <location filename="../plugin/algorithms/base.py" line="401"/>
         <source>RGB_ENDMEMBERS {rgb}: there are only {p} endmembers; no RGB composite.</source>
         <translation>RGB_ENDMEMBERS {rgb}: Es gibt nur {p} Endmember; kein RGB-Komposit.</translation>
     </message>
@@ -314,6 +314,11 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <location filename="../plugin/algorithms/base.py" line="147"/>
         <source>How many stochastic refinements the abundance uncertainty is computed from (at least 2; each adds about one inference pass). Used only when the uncertainty output is set.</source>
         <translation>Aus wie vielen stochastischen Verfeinerungen die Unsicherheit der Anteile berechnet wird (mindestens 2; jede kostet etwa einen weiteren Inferenzdurchlauf). Wird nur verwendet, wenn die Unsicherheitsausgabe gesetzt ist.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="407"/>
+        <source>{name} (uncertainty)</source>
+        <translation>{name} (Unsicherheit)</translation>
     </message>
 </context>
 <context>

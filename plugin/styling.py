@@ -24,11 +24,13 @@ from qgis.core import (
     QgsMultiBandColorRenderer,
     QgsProcessingLayerPostProcessorInterface,
     QgsProject,
+    QgsRasterBandStats,
     QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
 
@@ -68,9 +70,10 @@ def viridis_ramp() -> QgsGradientColorRamp:
 
 
 def pseudocolor_renderer(provider, band: int, vmin: float = 0.0, vmax: float = 1.0,
-                         classes: int = 11) -> QgsSingleBandPseudoColorRenderer:
-    """A continuous Viridis pseudocolour renderer of ``band`` stretched over [vmin, vmax]."""
-    ramp = viridis_ramp()
+                         classes: int = 11, ramp: Optional[QgsGradientColorRamp] = None,
+                         label_format: str = "{:.1f}") -> QgsSingleBandPseudoColorRenderer:
+    """A continuous pseudocolour renderer (Viridis unless ``ramp``) of ``band`` stretched over [vmin, vmax]."""
+    ramp = ramp or viridis_ramp()
     fn = QgsColorRampShader(vmin, vmax)
     fn.setColorRampType(QgsColorRampShader.Interpolated)
     fn.setClassificationMode(QgsColorRampShader.EqualInterval)
@@ -79,7 +82,7 @@ def pseudocolor_renderer(provider, band: int, vmin: float = 0.0, vmax: float = 1
     for i in range(classes):
         t = i / (classes - 1)
         value = vmin + t * (vmax - vmin)
-        items.append(QgsColorRampShader.ColorRampItem(value, ramp.color(t), f"{value:.1f}"))
+        items.append(QgsColorRampShader.ColorRampItem(value, ramp.color(t), label_format.format(value)))
     fn.setColorRampItemList(items)
     shader = QgsRasterShader(vmin, vmax)
     shader.setRasterShaderFunction(fn)
@@ -128,8 +131,68 @@ def _move_into(group: QgsLayerTreeGroup, layer, project: QgsProject, index: int)
     old_parent.removeChildNode(node)
 
 
+class ResultGroup:
+    """The layer group of one run, shared by the post-processors of its outputs.
+
+    Processing post-processes a run's output layers one after another in the main
+    thread, in no fixed order: the first to need the group creates it (on top of
+    the layer tree), the others add to it. Every run gets a group of its own.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self._group = None
+
+    def get(self, project: QgsProject) -> QgsLayerTreeGroup:
+        if self._group is None or sip.isdeleted(self._group) or self._group.parent() is None:
+            self._group = project.layerTreeRoot().insertGroup(0, self.name)
+        return self._group
+
+
+def _own_layer(layer: QgsRasterLayer, project: QgsProject, name: str) -> QgsRasterLayer:
+    """``layer``, or a fresh layer of its file when ``layer`` already sits in a group (an
+    earlier result written to the same file, handed back by Processing): that group stays whole."""
+    node = project.layerTreeRoot().findLayer(layer.id())
+    if node is not None and node.parent() is not project.layerTreeRoot():
+        return QgsRasterLayer(layer.source(), name, layer.providerType())
+    return layer
+
+
+def diagnostic_ramp() -> QgsGradientColorRamp:
+    """Magma (dark = low, bright = high) for error and uncertainty layers; Viridis when the
+    style database has no Magma ramp."""
+    ramp = QgsStyle.defaultStyle().colorRamp("Magma")
+    return ramp if isinstance(ramp, QgsGradientColorRamp) else viridis_ramp()
+
+
+def add_diagnostic_layers(layer: QgsRasterLayer, project: QgsProject, group: QgsLayerTreeGroup,
+                          names: Sequence[str]) -> list:
+    """A per-pixel error or uncertainty raster as one layer per band at the bottom of a result
+    group: Magma from 0 to the band's maximum, hidden until the user turns it on."""
+    path = layer.source()
+    layer = _own_layer(layer, project, names[0])
+    layers = []
+    for band in range(1, layer.bandCount() + 1):
+        lyr = layer if band == 1 else QgsRasterLayer(path, names[band - 1], layer.providerType())
+        lyr.setName(names[band - 1] if band - 1 < len(names) else f"Band {band}")
+        vmax = lyr.dataProvider().bandStatistics(band, QgsRasterBandStats.Max).maximumValue
+        vmax = float(vmax) if vmax == vmax and vmax > 0 else 1.0  # NaN or an all-zero band
+        renderer = pseudocolor_renderer(lyr.dataProvider(), band, 0.0, vmax, ramp=diagnostic_ramp(),
+                                        label_format="{:.3g}")
+        lyr.setRenderer(renderer)
+        if project.mapLayer(lyr.id()) is None:
+            project.addMapLayer(lyr, False)
+        _move_into(group, lyr, project, len(group.children()))
+        node = group.findLayer(lyr.id())
+        if node is not None:
+            node.setItemVisibilityChecked(False)
+        layers.append(lyr)
+    return layers
+
+
 def add_abundance_group(layer: QgsRasterLayer, project: QgsProject, names: Optional[Sequence[str]] = None,
-                        group_name: Optional[str] = None, rgb: Optional[Sequence[int]] = None) -> tuple:
+                        group_name: Optional[str] = None, rgb: Optional[Sequence[int]] = None,
+                        shared: Optional[ResultGroup] = None) -> tuple:
     """Show an abundance raster as one pseudocolour layer per endmember in a new group.
 
     ``layer`` itself becomes the first endmember's layer (it may already be in the
@@ -150,13 +213,8 @@ def add_abundance_group(layer: QgsRasterLayer, project: QgsProject, names: Optio
     count = layer.bandCount()
     names = (names + [f"Band {i}" for i in range(len(names) + 1, count + 1)])[:count]
     group_name = group_name or os.path.splitext(os.path.basename(path))[0]
-    root = project.layerTreeRoot()
-    node = root.findLayer(layer.id())
-    if node is not None and node.parent() is not root:
-        # already in a group, e.g. an earlier result written to the same file that Processing
-        # handed back: leave that group whole and give this one a layer of its own
-        layer = QgsRasterLayer(path, names[0] if names else group_name, layer.providerType())
-    group = root.insertGroup(0, group_name)
+    layer = _own_layer(layer, project, names[0] if names else group_name)
+    group = (shared or ResultGroup(group_name)).get(project)
     if project.mapLayer(layer.id()) is None:
         project.addMapLayer(layer, False)
     layers = []
@@ -214,20 +272,22 @@ class AbundanceStyler(QgsProcessingLayerPostProcessorInterface):
         library: the spectral library of the run, if any (dashed reference lines in the dock).
     """
 
-    def __init__(self, names=None, group_name=None, rgb=None, endmembers_csv=None, library=None):
+    def __init__(self, names=None, group_name=None, rgb=None, endmembers_csv=None, library=None, shared=None):
         super().__init__()
         self.names = list(names or [])
         self.group_name = group_name
         self.rgb = rgb
         self.endmembers_csv = endmembers_csv
         self.library = library
+        self.shared = shared
         self.layers = []
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802
         if not isinstance(layer, QgsRasterLayer):
             return
         project = layer.project() or context.project() or QgsProject.instance()
-        group, layers, rgb_layer = add_abundance_group(layer, project, self.names, self.group_name, self.rgb)
+        group, layers, rgb_layer = add_abundance_group(layer, project, self.names, self.group_name, self.rgb,
+                                                       shared=self.shared)
         self.layers = [lyr.id() for lyr in layers] + ([rgb_layer.id()] if rgb_layer else [])
         result = {"abundances": layer.source(), "names": [lyr.name() for lyr in layers],
                   "endmembers_csv": self.endmembers_csv, "library": self.library, "group": group.name()}
@@ -239,20 +299,49 @@ class AbundanceStyler(QgsProcessingLayerPostProcessorInterface):
                     feedback.reportError(str(exc))
 
 
+class DiagnosticStyler(QgsProcessingLayerPostProcessorInterface):
+    """Post-processor of a run's reconstruction-error or uncertainty raster: its bands join the
+    run's result group (:class:`ResultGroup`), below the abundances, styled by
+    :func:`add_diagnostic_layers`."""
+
+    def __init__(self, names, shared: ResultGroup):
+        super().__init__()
+        self.names = list(names)
+        self.shared = shared
+        self.layers = []
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802
+        if not isinstance(layer, QgsRasterLayer):
+            return
+        project = layer.project() or context.project() or QgsProject.instance()
+        self.layers = [lyr.id() for lyr in add_diagnostic_layers(layer, project, self.shared.get(project),
+                                                                 self.names)]
+
+
 #: destination path -> styler: keeps each alive until Processing has called it (bounded: oldest dropped).
 _STYLERS = {}
 _KEEP = 256
 
 
-def attach_abundance_styler(context, path: str, **kwargs) -> Optional[AbundanceStyler]:
-    """Attach an :class:`AbundanceStyler` to output ``path`` if it will be loaded on completion.
+def attach_abundance_styler(context, path: str, diagnostics=(), **kwargs) -> Optional[AbundanceStyler]:
+    """Attach an :class:`AbundanceStyler` to output ``path`` if it will be loaded on completion,
+    and a :class:`DiagnosticStyler` to each ``(path, layer names)`` of ``diagnostics`` (the
+    run's error and uncertainty rasters), all sharing one :class:`ResultGroup`.
 
     Safe to call from ``processAlgorithm`` (a worker thread): it only creates the
-    object; Processing calls it in the main thread.
+    objects; Processing calls them in the main thread.
     """
+    shared = ResultGroup(kwargs.get("group_name") or os.path.splitext(os.path.basename(path))[0])
+    for extra, names in diagnostics:
+        if extra and context.willLoadLayerOnCompletion(extra):
+            _keep(context, extra, DiagnosticStyler(names, shared))
     if not context.willLoadLayerOnCompletion(path):
         return None
-    styler = AbundanceStyler(**kwargs)
+    return _keep(context, path, AbundanceStyler(shared=shared, **kwargs))
+
+
+def _keep(context, path: str, styler):
+    """Attach ``styler`` to output ``path`` and keep it alive until Processing has called it."""
     _STYLERS.pop(path, None)
     _STYLERS[path] = styler
     while len(_STYLERS) > _KEEP:

@@ -391,9 +391,10 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
             raise
 
     def show_abundances(self, context, feedback, path: str, names, endmembers_csv=None, rgb=None,
-                        library=None) -> None:
+                        library=None, residual=None, uncertainty=None) -> None:
         """Style ``path`` when it is loaded into the project (one layer per endmember, in a
-        group named after the input); see :mod:`plugin.styling`."""
+        group named after the input), with the run's ``residual`` and ``uncertainty`` rasters
+        (if any) at the bottom of the same group; see :mod:`plugin.styling`."""
         from ..styling import attach_abundance_styler
 
         if rgb is not None and max(rgb) > len(names):
@@ -402,5 +403,8 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
                                            "endmembers; no RGB composite.").format(rgb=rgb, p=len(names)))
             rgb = None
         group = self.layer_names.get("INPUT") or os.path.splitext(os.path.basename(path))[0]
-        attach_abundance_styler(context, path, names=list(names), group_name=group, rgb=rgb,
-                                endmembers_csv=endmembers_csv, library=library)
+        error_name = QCoreApplication.translate("DiffUnmixAlgorithm", "Reconstruction error")
+        spread_name = QCoreApplication.translate("DiffUnmixAlgorithm", "{name} (uncertainty)")
+        diagnostics = [(residual, [error_name]), (uncertainty, [spread_name.format(name=n) for n in names])]
+        attach_abundance_styler(context, path, diagnostics=diagnostics, names=list(names), group_name=group,
+                                rgb=rgb, endmembers_csv=endmembers_csv, library=library)

@@ -138,7 +138,7 @@ def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, u
                           report_path=report, residual_path=residual, progress=FeedbackProgress(feedback),
                           uncertainty_path=uncertainty)
     alg.show_abundances(context, feedback, abundances, result.names, endmembers_csv=endmembers, rgb=rgb,
-                        library=options.library)
+                        library=options.library, residual=residual, uncertainty=uncertainty)
     outputs = {"OUTPUT": abundances, "OUTPUT_ENDMEMBERS": endmembers, "ENDMEMBER_COUNT": int(result.p),
                "ENDMEMBER_NAMES": ",".join(result.names)}
     for name, path in (("OUTPUT_PLOT", plot), ("OUTPUT_RESIDUAL", residual), ("OUTPUT_UNCERTAINTY", uncertainty),

@@ -181,3 +181,38 @@ def test_a_second_run_into_the_same_file_leaves_the_first_group_whole(library_sc
     for g in groups:  # three endmember layers in each, band 1..3
         layers = [node.layer() for node in g.findLayers()]
         assert [lyr.renderer().band() for lyr in layers] == [1, 2, 3]
+
+
+def test_error_raster_joins_the_result_group_below_the_abundances(scene_layer, qgis_new_project, tmp_path):
+    import processing
+
+    result = processing.runAndLoadResults("diffunmix:unmix", {
+        "INPUT": scene_layer.id(), "ENDMEMBERS": 3, "METHOD": 1, "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_ENDMEMBERS": "TEMPORARY_OUTPUT", "OUTPUT_RESIDUAL": str(tmp_path / "err.tif")},
+        feedback=RecordingFeedback())
+    groups = [g for g in qgis_new_project.layerTreeRoot().children() if isinstance(g, QgsLayerTreeGroup)]
+    assert len(groups) == 1  # one group for the run: abundances and the error raster
+    layers = [node.layer() for node in groups[0].findLayers()]
+    assert [lyr.name() for lyr in layers] == result["ENDMEMBER_NAMES"].split(",") + ["Reconstruction error"]
+    err = layers[-1]
+    assert err.source() == result["OUTPUT_RESIDUAL"]
+    assert isinstance(err.renderer(), QgsSingleBandPseudoColorRenderer) and err.renderer().band() == 1
+    assert err.renderer().classificationMin() == 0.0 and err.renderer().classificationMax() > 0.0
+    assert not groups[0].findLayer(err.id()).itemVisibilityChecked()
+
+
+def test_uncertainty_raster_gets_one_layer_per_endmember(library_scene, qgis_new_project):
+    from diffunmix.plugin.styling import ResultGroup, add_diagnostic_layers
+
+    layer = QgsRasterLayer(library_scene["paths"]["abundances"], "u")  # any 3-band raster stands in
+    qgis_new_project.addMapLayer(layer)
+    shared = ResultGroup("run")
+    group = shared.get(qgis_new_project)
+    assert shared.get(qgis_new_project) is group  # the run's stylers share one group
+    names = ["a (uncertainty)", "b (uncertainty)", "c (uncertainty)"]
+    layers = add_diagnostic_layers(layer, qgis_new_project, group, names)
+    assert [lyr.name() for lyr in layers] == names
+    assert [lyr.renderer().band() for lyr in layers] == [1, 2, 3]
+    assert [node.layer() for node in group.findLayers()] == layers
+    qgis_new_project.layerTreeRoot().removeChildNode(group)  # the user deletes the group
+    assert shared.get(qgis_new_project) is not group
