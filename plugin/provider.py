@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import os
+
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from . import ICON_PATH
+from . import ICON_PATH, PLUGIN_DIR
 from .algorithms import algorithm_classes
 
 try:
     from ..core import __version__
 except ImportError:  # pragma: no cover - core always ships with the plugin
     __version__ = ""
+
+
+#: the example workflow shipped with the plugin (rebuilt by scripts/make_example_model.py)
+EXAMPLE_MODEL = os.path.join(PLUGIN_DIR, "resources", "models", "diffunmix_example.model3")
+
+
+def example_model():
+    """The example model as an algorithm of this provider (``diffunmix:diffunmix_example``), or
+    None when its file is missing or unreadable. Its steps are looked up when it runs, so it
+    loads before the provider's own algorithms are registered."""
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    if not os.path.isfile(EXAMPLE_MODEL) or not model.fromFile(EXAMPLE_MODEL):
+        return None
+    return model
 
 
 class DiffUnmixProvider(QgsProcessingProvider):
@@ -36,6 +54,9 @@ class DiffUnmixProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         for cls in algorithm_classes():
             self.addAlgorithm(cls())
+        model = example_model()
+        if model is not None:  # the shipped example workflow, runnable from the Toolbox
+            self.addAlgorithm(model)
 
     def versionInfo(self) -> str:  # noqa: N802
         return __version__

@@ -46,7 +46,7 @@ def build_model():
     )
     from qgis.PyQt.QtCore import QPointF
 
-    model = QgsProcessingModelAlgorithm("diffunmix_example", "DiffUnmix", "diffunmix")
+    model = QgsProcessingModelAlgorithm("diffunmix_example", "Examples", "examples")
     model.setHelpContent({
         "ALG_DESC": "Example DiffUnmix workflow: a synthetic scene with known truth → estimate the number of "
                     "endmembers (HySime) → unmix (VCA + FCLS) with that number → score the result "

@@ -65,9 +65,21 @@ def test_algorithm_contract(name):
         assert outputs.get(out) == kind, (name, out, outputs.get(out))
 
 
-def test_provider_lists_every_algorithm(diffunmix_plugin):
+def test_provider_lists_every_algorithm_and_the_example_workflow(diffunmix_plugin):
     ids = sorted(a.id() for a in diffunmix_plugin.provider.algorithms())
-    assert ids == sorted(f"diffunmix:{n}" for n in ALGORITHMS)
+    assert ids == sorted([f"diffunmix:{n}" for n in ALGORITHMS] + ["diffunmix:diffunmix_example"])
+
+
+def test_example_workflow_runs_from_the_toolbox(diffunmix_plugin, tmp_path):
+    """The shipped model, registered in the provider: found by id and run like any algorithm."""
+    alg = QgsApplication.processingRegistry().algorithmById("diffunmix:diffunmix_example")
+    assert alg is not None and alg.displayName() and alg.group()
+    report = str(tmp_path / "scores.json")
+    result = run_alg("diffunmix:diffunmix_example", {
+        "HEIGHT": 24, "WIDTH": 24, "TRUE_ENDMEMBERS": 3, "SEED": 0, "evaluate:Evaluation report": report,
+        "unmix:Abundances": str(tmp_path / "a.tif"), "unmix:Endmember spectra": str(tmp_path / "e.csv")})
+    assert result["evaluate:Evaluation report"] == report
+    assert json.load(open(report))["p"] == 3
 
 
 # --- each algorithm on a small scene ------------------------------------------------------------

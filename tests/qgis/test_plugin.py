@@ -221,7 +221,7 @@ def test_algorithm_contract(diffunmix_plugin):
     assert type(instance) is type(alg) and instance is not alg
     assert sorted(a.id() for a in diffunmix_plugin.provider.algorithms()) == sorted([
         f"diffunmix:{n}" for n in ("unmix", "train", "apply", "estimatecount", "extractendmembers", "fcls",
-                                   "evaluate", "synthesize")])
+                                   "evaluate", "synthesize", "diffunmix_example")])
 
 
 def test_feedback_adapter_maps_progress_cancel_and_messages(qgis_app):
