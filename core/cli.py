@@ -50,18 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate a synthetic scene (scene.tif, truth_abundances.tif, "
                                    "truth_endmembers.csv, scene.json) from a spectral library.")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--height", type=int, default=64)
-    s.add_argument("--width", type=int, default=64)
-    s.add_argument("--endmembers", "-p", type=int, default=4, help="number of endmembers P")
+    s.add_argument("--height", type=int, default=64, help="rows (default 64)")
+    s.add_argument("--width", type=int, default=64, help="columns (default 64)")
+    s.add_argument("--endmembers", "-p", type=int, default=4, help="number of endmembers P (default 4)")
     s.add_argument("--family", choices=["grf", "legendre", "mosaic"], default="grf",
-                   help="spatial family of the abundance maps")
-    s.add_argument("--purity", type=float, default=0.5, help="0..1, higher = more near-pure pixels")
-    s.add_argument("--snr", type=float, default=30.0, help="signal-to-noise ratio in dB (<=0: no noise)")
-    s.add_argument("--noise", choices=["white", "correlated"], default="white")
-    s.add_argument("--illumination", type=float, default=0.0, help="std of per-pixel illumination scaling")
+                   help="spatial family of the abundance maps (default grf: Gaussian random fields)")
+    s.add_argument("--purity", type=float, default=0.5, help="0..1, higher = more near-pure pixels (default 0.5)")
+    s.add_argument("--snr", type=float, default=30.0, help="signal-to-noise ratio in dB (<=0: no noise; default 30)")
+    s.add_argument("--noise", choices=["white", "correlated"], default="white", help="noise kind (default white)")
+    s.add_argument("--illumination", type=float, default=0.0,
+                   help="std of per-pixel illumination scaling (default 0 = none)")
     s.add_argument("--variability", type=float, default=0.0,
                    help="within-material spectral variability (log-std per band, e.g. 0.05; 0 = none)")
-    s.add_argument("--min-angle", type=float, default=10.0, help="minimum angle between endmembers (deg)")
+    s.add_argument("--min-angle", type=float, default=10.0, help="minimum angle between endmembers (deg, default 10)")
     s.add_argument("--library", default=None, help="spectral library (.sli/.hdr or .csv); default: bundled")
     s.add_argument("--seed", type=_count, default=0, help="random seed ≥ 0 (default 0)")
 
@@ -74,11 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Extract P endmember spectra with VCA, with the engine's noise-robust "
                                    "estimator, or choose them from a library.")
     _common_raster(e)
-    e.add_argument("--endmembers", "-p", type=_count, default=0, help="P (0 = estimate with HySime)")
+    e.add_argument("--endmembers", "-p", type=_count, default=0,
+                   help="P (default 0 = estimate with HySime, at most 20)")
     e.add_argument("--out", required=True, help="output CSV")
     e.add_argument("--library", default=None, help="library used to name (or select) the endmembers")
     e.add_argument("--method", choices=["vca", "library", "robust"], default="vca",
-                   help="vca: the purest pixels; robust: denoised VCA, then minimum volume or representative "
+                   help="vca (default): the purest pixels; robust: denoised VCA, then minimum volume or representative "
                         "spectra (slower, more accurate); library: choose P library spectra")
 
     f = sub.add_parser("fcls", help="abundances for given endmembers (FCLS)",
@@ -101,31 +103,37 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Unmix a raster: writes OUTDIR/abundances.tif, endmembers.csv, "
                                    "endmembers.png, report.json.")
     _common_raster(u)
-    u.add_argument("--endmembers", "-p", type=_count, default=0, help="P (0 = estimate with HySime)")
+    u.add_argument("--endmembers", "-p", type=_count, default=0,
+                   help="P (default 0 = estimate with HySime, at most 20)")
     u.add_argument("--out", required=True, help="output folder")
     u.add_argument("--library", default=None, help="spectral library to name endmembers / guide the engine")
     u.add_argument("--model", default=None, help="apply a saved model (checkpoint) instead of fitting")
     u.add_argument("--method", choices=["full", "vca-fcls"], default=None,
                    help="full: HybridSTU + diffusion engine (default); vca-fcls: classical baseline")
-    u.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    u.add_argument("--quality", choices=["fast", "default", "best"], default="default")
+    u.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto (default): CUDA when a GPU is present, else CPU")
+    u.add_argument("--quality", choices=["fast", "default", "best"], default="default",
+                   help="fitting preset trading time for accuracy (default: default)")
     u.add_argument("--uncertainty", type=_count, default=0,
-                   help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
+                   help="N ≥ 2 stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std; full engine)")
     u.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
-    u.add_argument("--quiet", "-q", action="store_true")
+    u.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
 
     t = sub.add_parser("train", help="fit the engine to a raster and save the model",
                        description="Fit HybridSTU, the abundance diffusion and the endmember diffusion to a "
                                    "raster (semi-blind, or supervised with --reference-abundances) and save "
                                    "a checkpoint for 'apply'.")
     _common_raster(t)
-    t.add_argument("--endmembers", "-p", type=_count, default=0, help="P (0 = estimate with HySime)")
+    t.add_argument("--endmembers", "-p", type=_count, default=0,
+                   help="P (default 0 = estimate with HySime, at most 20)")
     t.add_argument("--out", required=True, help="output model file (.pt)")
     t.add_argument("--library", default=None, help="spectral library (names; spectra for the 1D diffusion)")
     t.add_argument("--reference-abundances", default=None, help="reference abundance raster (supervised)")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    t.add_argument("--quality", choices=["fast", "default", "best"], default="default")
-    t.add_argument("--quiet", "-q", action="store_true")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto (default): CUDA when a GPU is present, else CPU")
+    t.add_argument("--quality", choices=["fast", "default", "best"], default="default",
+                   help="fitting preset trading time for accuracy (default: default)")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
 
     y = sub.add_parser("apply", help="apply a saved model to a raster",
                        description="Apply a saved model to a raster of the same sensor: writes the same "
@@ -134,11 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--model", required=True, help="model file written by 'train'")
     y.add_argument("--out", required=True, help="output folder")
     y.add_argument("--library", default=None, help="library used to name the endmembers")
-    y.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    y.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto (default): CUDA when a GPU is present, else CPU")
     y.add_argument("--uncertainty", type=_count, default=0,
-                   help="N stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std)")
+                   help="N ≥ 2 stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std; full engine)")
     y.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
-    y.add_argument("--quiet", "-q", action="store_true")
+    y.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
     return ap
 
 
