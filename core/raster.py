@@ -23,7 +23,8 @@ from osgeo import gdal, gdal_array
 from .errors import UnmixError
 from .raster_meta import envi_list, open_raster, parse_spectral_metadata
 
-gdal.UseExceptions()
+# GDAL's Python exception mode is process-wide: the engine never switches it (inside QGIS that
+# would change every other plugin's GDAL calls); it checks return values and works in both modes.
 
 NODATA = -9999.0
 """Nodata value of every Float32 output raster."""
@@ -476,10 +477,14 @@ class RasterWriter:
         self.tmp_path = os.path.join(folder, f".{os.path.basename(self.path)}.partial-{os.getpid()}")
         opts = _GTIFF_OPTIONS + [f"BLOCKXSIZE={_tile(block, self.width)}", f"BLOCKYSIZE={_tile(block, self.height)}"]
         try:
-            self._ds = gdal.GetDriverByName("GTiff").Create(
-                self.tmp_path, self.width, self.height, self.count, gdal.GDT_Float32, opts)
+            with _gdal_errors() as errors:
+                self._ds = gdal.GetDriverByName("GTiff").Create(
+                    self.tmp_path, self.width, self.height, self.count, gdal.GDT_Float32, opts)
         except RuntimeError as exc:
             raise UnmixError(f"cannot create output raster: {self.path} ({exc})") from None
+        if self._ds is None:  # GDAL without exceptions: None and the reason in the handler
+            reason = errors.messages[0] if errors.messages else "GDAL could not create it"
+            raise UnmixError(f"cannot create output raster: {self.path} ({reason})")
         self._done = False
         try:
             self._set_metadata(geotransform, projection, band_names, wavelengths_nm, fwhm_nm)

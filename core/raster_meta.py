@@ -22,8 +22,6 @@ from osgeo import gdal
 
 from .errors import UnmixError
 
-gdal.UseExceptions()
-
 _ENVI_DATA_EXTS = ("", ".img", ".dat", ".bsq", ".bil", ".bip", ".raw", ".bin")
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -20,7 +20,6 @@ from core.raster import (
     write_raster,
 )
 
-gdal.UseExceptions()
 
 GT = (500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)
 

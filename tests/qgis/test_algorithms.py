@@ -310,3 +310,13 @@ def test_optional_flags():
     alg = registry.algorithmById("diffunmix:evaluate")
     for p in alg.parameterDefinitions():  # everything optional: any pair of references is enough
         assert p.flags() & QgsProcessingParameterDefinition.FlagOptional, p.name()
+
+
+def test_a_run_leaves_gdal_exception_mode_as_it_found_it(mixture_scene, tmp_path):
+    """GDAL's Python exception mode is process-wide: the engine must not switch it inside QGIS."""
+    from osgeo import gdal
+
+    before = gdal.GetUseExceptions()
+    run_alg("diffunmix:unmix", {"INPUT": mixture_scene["path"], "ENDMEMBERS": 3, "METHOD": 1,
+                                "OUTPUT": str(tmp_path / "a.tif"), "OUTPUT_ENDMEMBERS": str(tmp_path / "e.csv")})
+    assert gdal.GetUseExceptions() == before
