@@ -283,7 +283,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                                                         "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
                                                        if uncertainty_path and opts.uncertainty > 0 else None),
                                        "engine_config": engine.cfg.to_dict()})
-        staged.commit()
+        staged.commit(prog)
     except BaseException:
         for w, _, _ in writers:
             w.abort()

@@ -96,7 +96,10 @@ class StagedOutputs:
     def path(self, key: str) -> Optional[str]:
         return self.temps.get(key)
 
-    def commit(self) -> None:
+    def commit(self, progress=None) -> None:
+        """Rename every staged file onto its final name; a cancel requested until this moment
+        (``progress``) still wins: :class:`Cancelled` is raised and nothing is renamed."""
+        ensure(progress).check()
         for key, tmp in self.temps.items():
             if os.path.exists(tmp):
                 os.replace(tmp, self.finals[key])
@@ -166,6 +169,10 @@ def check_outputs(paths: List[Optional[str]], inputs) -> None:
     from .raster import check_output_dir
 
     sources = [inputs] if isinstance(inputs, (str, os.PathLike)) else [i for i in inputs if i]
+    given = [p for p in paths if p]
+    for i, p in enumerate(given):
+        if any(same_file(p, q) for q in given[:i]):
+            raise UnmixError(f"two outputs name the same file: {p}")
     for p in paths:
         if not p:
             continue
@@ -261,6 +268,12 @@ def endmember_count_warning(k: int, n_pixels: int, n_bands: int) -> Optional[str
     return None
 
 
+def auto_endmember_count(estimated: int, n_bands: int) -> int:
+    """The number of endmembers an automatic run uses for HySime's ``estimated``: at least 2,
+    fewer than the bands, at most :data:`MAX_AUTO_ENDMEMBERS`."""
+    return int(min(max(int(estimated), 2), n_bands - 1, MAX_AUTO_ENDMEMBERS))
+
+
 def resolve_p(Y: np.ndarray, requested: int, seed: int, progress=None) -> (int, Optional[int]):
     """The number of endmembers: as requested, or estimated by HySime when 0 (at most
     :data:`MAX_AUTO_ENDMEMBERS`, with a warning through ``progress`` when the estimate is doubtful)."""
@@ -270,7 +283,7 @@ def resolve_p(Y: np.ndarray, requested: int, seed: int, progress=None) -> (int, 
     estimated = None
     if requested == 0:
         estimated, _ = hysime(Y, seed=seed)
-        p = int(min(max(estimated, 2), b - 1, MAX_AUTO_ENDMEMBERS))
+        p = auto_endmember_count(estimated, b)
         doubt = endmember_count_warning(estimated, n, b)
         if doubt:
             ensure(progress).info(f"warning: {doubt}" + (f" (using {p})" if p != estimated else ""))
@@ -505,7 +518,7 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
                                 opts, p, p_est, timings, t0,
                                 extra={"valid_pixels": stats["count"],
                                        "mean_reconstruction_rmse": stats["sum"] / max(stats["count"], 1)})
-        staged.commit()
+        staged.commit(prog)
     except BaseException:
         staged.abort()
         raise

@@ -139,7 +139,7 @@ def band_subset(info: RasterInfo, spec: Optional[str], drop_bad: bool = True) ->
 
     Args:
         info: The raster's :class:`RasterInfo`.
-        spec: Band numbers and ranges separated by commas; None or blank → all bands.
+        spec: Band numbers and ranges separated by commas, semicolons or blanks; None or blank → all bands.
         drop_bad: Intersect the selection with the good bands (``info.bbl``).
 
     Returns:
@@ -152,7 +152,8 @@ def band_subset(info: RasterInfo, spec: Optional[str], drop_bad: bool = True) ->
         chosen = np.arange(info.count)
     else:
         picked: list = []
-        for token in [t.strip() for t in re.split(r"[,;]", str(spec)) if t.strip()]:
+        # "1-10,20", "1-10;20" and "1-10 20" alike ("1 - 10" is one range)
+        for token in [t for t in re.split(r"[,;\s]+", re.sub(r"\s*-\s*", "-", str(spec).strip())) if t]:
             m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", token)
             if m is None:
                 raise UnmixError(f"bad band subset '{spec}': '{token}' is not N or N-M")

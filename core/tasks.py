@@ -58,18 +58,24 @@ def count_endmembers(input_path: str, bands: Optional[str] = None, seed: int = 0
         progress: progress/cancel protocol.
 
     Returns:
-        {"endmembers": k, "bands": B used, "pixels_sampled": N, "warning": why k is doubtful or None}.
+        {"endmembers": the count an automatic unmix would use (HySime's estimate kept within
+        2 .. min(B − 1, 20), so it can feed ``unmix``), "hysime": HySime's raw estimate,
+        "bands": B used, "pixels_sampled": N, "warning": why the estimate is doubtful, or None}.
     """
     from .endmembers import hysime
-    from .pipeline import endmember_count_warning
+    from .pipeline import auto_endmember_count, endmember_count_warning
 
     prog = ensure(progress)
     _, idx, _, _, Y = sample_input(input_path, bands, seed, progress=prog.sub(0, 60))
     prog.check()
     k, _ = hysime(Y, seed=seed)
     prog.set_progress(100)
-    return {"endmembers": int(k), "bands": int(len(idx)), "pixels_sampled": int(Y.shape[0]),
-            "warning": endmember_count_warning(int(k), int(Y.shape[0]), int(len(idx)))}
+    usable = auto_endmember_count(k, len(idx))
+    warning = endmember_count_warning(int(k), int(Y.shape[0]), int(len(idx)))
+    if usable != k:
+        warning = (warning + "; " if warning else "") + f"HySime estimated {k}, unmixing uses {usable}"
+    return {"endmembers": usable, "hysime": int(k), "bands": int(len(idx)), "pixels_sampled": int(Y.shape[0]),
+            "warning": warning}
 
 
 def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optional[str] = None,
@@ -123,6 +129,7 @@ def extract_endmembers(input_path: str, out_csv: str, p: int = 0, library: Optio
         extra = {"mixing_model": got["mixing"], "model_excess": float(got["model_excess"])}
     else:
         E, names, _, angles = initial_endmembers(Y, k, lib, seed, library_select=method == "library")
+    prog.check()  # a cancel until now leaves no file
     write_csv(out_csv, E, names, wavelengths_nm=wl)
     prog.set_progress(100)
     return {"p": int(k), "names": list(names), "path": out_csv, "estimated": estimated,
@@ -177,7 +184,7 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
                 stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)], progress)
         if stats["count"] == 0:
             raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
-        staged.commit()
+        staged.commit(progress)
     except BaseException:
         staged.abort()
         raise
@@ -324,17 +331,18 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
                       snr_db=None if snr_db is None or snr_db <= 0 else snr_db, noise=noise,
                       illumination=illumination, min_angle_deg=min_angle_deg, seed=seed,
                       variability=variability)
+    from .pipeline import check_outputs
+
     if out_dir is not None:
+        check_outputs([os.path.join(out_dir, n) for n in ("scene.tif", "truth_abundances.tif",
+                                                          "truth_endmembers.csv", "scene.json")], [library])
         out = generate(out_dir, cfg, library_path=library)
         return {"paths": dict(out["paths"]), "names": list(out["names"]), "p": p, "bands": int(out["E"].shape[1])}
     finals = {"scene": scene_path, "abundances": abundances_path, "endmembers": endmembers_path}
     missing = [k for k, v in finals.items() if not v]
     if missing:
         raise UnmixError(f"synthesize needs an output folder or all three output paths (missing: {', '.join(missing)})")
-    from .raster import check_output_dir
-
-    for path in finals.values():
-        check_output_dir(os.path.dirname(os.path.abspath(path)) or ".")
+    check_outputs(list(finals.values()), [library])
     # generate into a private folder next to the scene, then move the files to their names
     work = tempfile.mkdtemp(prefix=".diffunmix-synth-", dir=os.path.dirname(os.path.abspath(scene_path)) or ".")
     try:

@@ -68,6 +68,9 @@ class DiffUnmixPlugin:
             # the registry takes ownership; it refuses (and deletes) a second provider with the same id
             if QgsApplication.processingRegistry().addProvider(provider):
                 self.provider = provider
+                # once more, now that the provider is registered: the example model's steps are
+                # its own algorithms, which it can only look up (outputs, help) from the registry
+                provider.refreshAlgorithms()
 
     def initGui(self) -> None:  # noqa: N802
         """Register the provider; add the menu, the toolbar and the spectra dock's action."""

@@ -23,8 +23,9 @@ EXAMPLE_MODEL = os.path.join(PLUGIN_DIR, "resources", "models", "diffunmix_examp
 
 def example_model():
     """The example model as an algorithm of this provider (``diffunmix:diffunmix_example``), or
-    None when its file is missing or unreadable. Its steps are looked up when it runs, so it
-    loads before the provider's own algorithms are registered."""
+    None when its file is missing or unreadable. Its steps (this provider's algorithms) resolve
+    only once the provider is registered: :meth:`DiffUnmixPlugin.initProcessing` reloads the
+    algorithms after registering it."""
     from qgis.core import QgsProcessingModelAlgorithm
 
     model = QgsProcessingModelAlgorithm()

@@ -50,13 +50,14 @@ def build_model():
     model.setHelpContent({
         "ALG_DESC": "Example DiffUnmix workflow: a synthetic scene with known truth → estimate the number of "
                     "endmembers (HySime) → unmix (VCA + FCLS) with that number → score the result "
-                    "(aRMSE, SAD, reconstruction RMSE/PSNR) against the truth.",
+                    "(aRMSE, SAD, reconstruction RMSE/PSNR) against the truth. The scene needs more pixels than the "
+                    "bundled library has bands (224): at least 16 × 16.",
         "ALG_CREATOR": "DiffUnmix developers",
     })
     integer = QgsProcessingParameterNumber.Integer
     for i, (name, label, default, lo, hi) in enumerate((
-            ("HEIGHT", "Scene height (pixels)", 48, 8, 2048),
-            ("WIDTH", "Scene width (pixels)", 48, 8, 2048),
+            ("HEIGHT", "Scene height (pixels)", 48, 16, 2048),
+            ("WIDTH", "Scene width (pixels)", 48, 16, 2048),
             ("TRUE_ENDMEMBERS", "Number of endmembers in the scene", 3, 2, 12),
             ("SEED", "Random seed", 0, 0, None))):
         param = QgsProcessingParameterNumber(name, label, type=integer, defaultValue=default, minValue=lo)

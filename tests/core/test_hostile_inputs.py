@@ -578,3 +578,72 @@ def test_csv_outputs_get_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(tmp_path / "e.csv").st_mode & 0o777) == 0o644
+
+
+def test_two_outputs_on_one_file_and_a_synthetic_scene_onto_its_library_are_refused(scene, spectra, tmp_path,
+                                                                                     capsys):
+    from core.errors import UnmixError
+    from core.pipeline import UnmixOptions, unmix
+
+    with pytest.raises(UnmixError, match="two outputs name the same file"):
+        unmix(str(scene[0]), str(tmp_path / "a.tif"), str(tmp_path / "e.csv"), UnmixOptions(endmembers=3),
+              residual_path=str(tmp_path / "a.tif"))
+    lib = tmp_path / "d" / "truth_endmembers.csv"
+    lib.parent.mkdir()
+    names, E = spectra
+    np.savetxt(lib, np.column_stack([WL, E.T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    before = _digest(lib)
+    refused(["synth", "--out", lib.parent, "-p", "2", "--library", lib], capsys,
+            "an output would overwrite an input file")
+    assert _digest(lib) == before and os.listdir(tmp_path) == ["d"] and os.listdir(lib.parent) == [lib.name]
+
+
+class _CancelAtTheEnd:
+    """Progress that asks to cancel once the run reports 95 % (while the outputs are finished)."""
+
+    def __init__(self):
+        self.last = 0.0
+
+    def set_progress(self, percent):
+        self.last = max(self.last, percent)
+
+    def is_canceled(self):
+        return self.last >= 95.0
+
+    def info(self, message):
+        pass
+
+
+def test_a_cancel_just_before_the_outputs_are_committed_keeps_the_earlier_results(scene, spectra, tmp_path):
+    """Cancel pressed while the CSV, plot and report are written: the earlier run's files stay."""
+    from core.errors import Cancelled
+    from core.pipeline import UnmixOptions, unmix
+    from core.tasks import fcls_raster
+
+    out = tmp_path / "r"
+    paths = [str(out / n) for n in ("abundances.tif", "endmembers.csv")]
+    unmix(str(scene[0]), *paths, UnmixOptions(endmembers=3), report_path=str(out / "report.json"))
+    before = {p: _digest(p) for p in paths + [str(out / "report.json")]}
+    with pytest.raises(Cancelled):
+        unmix(str(scene[0]), *paths, UnmixOptions(endmembers=4), report_path=str(out / "report.json"),
+              progress=_CancelAtTheEnd())
+    with pytest.raises(Cancelled):
+        fcls_raster(str(scene[0]), paths[1], paths[0], progress=_CancelAtTheEnd())
+    assert {p: _digest(p) for p in before} == before
+    assert sorted(os.listdir(out)) == ["abundances.tif", "endmembers.csv", "report.json"]  # no partial files
+
+
+def test_count_gives_a_number_unmix_accepts(tmp_path, capsys):
+    """HySime may say 1 (or 43); count reports what an automatic unmix would use, and why."""
+    from core.tasks import count_endmembers
+
+    path = tmp_path / "three.tif"
+    rng = np.random.default_rng(0)
+    E = np.array([[0.2, 0.4, 0.6], [0.6, 0.4, 0.2]])
+    from testutil import make_mixture_raster
+
+    make_mixture_raster(path, E, rng.dirichlet(np.ones(2), 400).T.reshape(2, 20, 20))
+    res = count_endmembers(str(path))
+    assert res["endmembers"] == 2 and 2 <= res["endmembers"] <= res["bands"] - 1
+    if res["hysime"] != 2:
+        assert f"HySime estimated {res['hysime']}, unmixing uses 2" in res["warning"]

@@ -332,6 +332,8 @@ def test_band_subset_parsing(tmp_path):
     np.testing.assert_array_equal(band_subset(info, "1-2, 4"), [0, 1, 3])
     np.testing.assert_array_equal(band_subset(info, "1-4"), [0, 1, 3])  # bad band 3 dropped
     np.testing.assert_array_equal(band_subset(info, "4,1,1-2"), [0, 1, 3])
+    np.testing.assert_array_equal(band_subset(info, "1 - 2 4", drop_bad=False), [0, 1, 3])  # blanks separate too
+    np.testing.assert_array_equal(band_subset(info, " 1;3 ", drop_bad=False), [0, 2])
     np.testing.assert_array_equal(band_subset(info, "1-4", drop_bad=False), [0, 1, 2, 3])
     np.testing.assert_array_equal(band_subset(info, " "), [0, 1, 3])
     for spec, msg in (("0-2", "1..4"), ("2-5", "1..4"), ("3-1", "reversed"), ("a", "not N or N-M"),

@@ -74,6 +74,10 @@ def test_example_workflow_runs_from_the_toolbox(diffunmix_plugin, tmp_path):
     """The shipped model, registered in the provider: found by id and run like any algorithm."""
     alg = QgsApplication.processingRegistry().algorithmById("diffunmix:diffunmix_example")
     assert alg is not None and alg.displayName() and alg.group()
+    # its steps resolved at registration: outputs listed (qgis_process help, the dialog) as in the file
+    assert {o.name() for o in alg.outputDefinitions()} == {
+        "unmix:Abundances", "unmix:Endmember spectra", "evaluate:Evaluation report"}
+    assert alg.childAlgorithm("unmix").algorithm() is not None
     report = str(tmp_path / "scores.json")
     result = run_alg("diffunmix:diffunmix_example", {
         "HEIGHT": 24, "WIDTH": 24, "TRUE_ENDMEMBERS": 3, "SEED": 0, "evaluate:Evaluation report": report,
