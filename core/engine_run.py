@@ -233,7 +233,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
                 engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader)
             P = engine.P
             t1 = time.perf_counter()
-            geo = {"geotransform": info.geotransform, "projection": info.projection}
+            geo = info.georef()
             writers.append((RasterWriter(staged.path("A"), info.width, info.height, P, band_names=engine.names,
                                          **geo), 0, P))
             ch = P

@@ -494,12 +494,10 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
             prog.set_progress(15)
             t1 = time.perf_counter()
             writers = [RasterWriter(staged.path("A"), info.width, info.height, p,
-                                    geotransform=info.geotransform, projection=info.projection,
-                                    band_names=names)]
+                                    band_names=names, **info.georef())]
             if residual_path:
                 writers.append(RasterWriter(staged.path("res"), info.width, info.height, 1,
-                                            geotransform=info.geotransform, projection=info.projection,
-                                            band_names=["reconstruction_rmse"]))
+                                            band_names=["reconstruction_rmse"], **info.georef()))
 
             def per_pixel(pix):
                 A = fcls(pix, E)

@@ -63,6 +63,11 @@ class RasterInfo:
         bbl: ``(count,)`` bool, True = good band.
         band_names: ``count`` band descriptions (``"Band i"`` when empty).
         block_size: Natural block size ``(bx, by)`` of band 1.
+        gcps, gcp_projection: ground control points (``gdal.GCP``) and their CRS, when the
+            raster is georeferenced by GCPs instead of a geotransform.
+        rpc: the ``RPC`` metadata domain (rational polynomial coefficients), or None.
+        alpha: 0-based index of an alpha band (0 = transparent pixel), or None; it is
+            flagged bad in ``bbl``, so it is never unmixed.
     """
 
     path: str
@@ -81,6 +86,15 @@ class RasterInfo:
     bbl: np.ndarray = field(default_factory=lambda: np.ones(0, bool))
     band_names: list = field(default_factory=list)
     block_size: tuple = (256, 256)
+    gcps: tuple = ()
+    gcp_projection: str = ""
+    rpc: Optional[dict] = None
+    alpha: Optional[int] = None
+
+    def georef(self) -> dict:
+        """Georeferencing keyword arguments of :class:`RasterWriter` for outputs on this grid."""
+        return {"geotransform": self.geotransform, "projection": self.projection, "gcps": self.gcps,
+                "gcp_projection": self.gcp_projection, "rpc": self.rpc}
 
 
 # ------------------------------------------------------------------ info
@@ -88,22 +102,44 @@ def _np_dtype(gdal_type: int) -> np.dtype:
     return np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type))
 
 
+#: ENVI headers give integer reflectance a ``reflectance scale factor`` (e.g. 10000) that GDAL
+#: does not turn into a band scale; values are divided by it (as for ENVI spectral libraries)
+_ENVI_SCALE_KEY = "reflectance_scale_factor"
+
+
+def _band_scales(ds, bands) -> np.ndarray:
+    scale = np.array([b.GetScale() if b.GetScale() is not None else 1.0 for b in bands], np.float64)
+    if np.all(scale == 1.0):
+        envi = {k.lower(): v for k, v in (ds.GetMetadata("ENVI") or {}).items()}
+        try:
+            factor = float(str(envi.get(_ENVI_SCALE_KEY, "")).strip().strip("{}"))
+        except ValueError:
+            factor = 1.0
+        if np.isfinite(factor) and factor > 0:
+            scale = np.full(len(bands), 1.0 / factor)
+    return scale
+
+
 def _info(ds, path: str) -> RasterInfo:
     bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
     wl, fwhm, bbl = parse_spectral_metadata(ds)
+    alpha = next((i for i, b in enumerate(bands) if b.GetColorInterpretation() == gdal.GCI_AlphaBand), None)
     gt = ds.GetGeoTransform(can_return_null=True)
-    nodata = bands[0].GetNoDataValue()
+    nodata = next((b.GetNoDataValue() for i, b in enumerate(bands) if i != alpha), None)
+    gcps = tuple(ds.GetGCPs() or ()) if gt is None else ()
+    rpc = ds.GetMetadata("RPC") or None
     return RasterInfo(
         path=path, width=ds.RasterXSize, height=ds.RasterYSize, count=len(bands),
         dtype=_np_dtype(bands[0].DataType).name, driver=ds.GetDriver().ShortName,
         geotransform=tuple(float(v) for v in gt) if gt is not None else None,
         projection=ds.GetProjection() or "",
         nodata=float(nodata) if nodata is not None else None,
-        scale=np.array([b.GetScale() if b.GetScale() is not None else 1.0 for b in bands], np.float64),
+        scale=_band_scales(ds, bands),
         offset=np.array([b.GetOffset() if b.GetOffset() is not None else 0.0 for b in bands], np.float64),
-        wavelengths_nm=wl, fwhm_nm=fwhm, bbl=bbl,
+        wavelengths_nm=wl, fwhm_nm=fwhm, bbl=bbl,  # the alpha band is flagged bad there
         band_names=[b.GetDescription() or f"Band {i + 1}" for i, b in enumerate(bands)],
         block_size=tuple(int(v) for v in bands[0].GetBlockSize()),
+        gcps=gcps, gcp_projection=(ds.GetGCPProjection() or "") if gcps else "", rpc=rpc, alpha=alpha,
     )
 
 
@@ -181,7 +217,14 @@ def _raw_equals(raw: np.ndarray, value: float) -> np.ndarray:
         lim = np.iinfo(raw.dtype)
         if value != np.floor(value) or not lim.min <= value <= lim.max:
             return np.zeros(raw.shape, bool)
+    if raw.dtype == np.float32 and abs(value) >= _FLT_MAX * (1.0 - 1e-5):
+        # "-3.40282e+38" is −FLT_MAX written with 6 digits: GDAL's own mask takes it as ±FLT_MAX too
+        with np.errstate(over="ignore"):
+            return (raw == np.float32(np.copysign(_FLT_MAX, value))) | (raw == np.float32(value))
     return raw == np.asarray(value).astype(raw.dtype)
+
+
+_FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def block_windows(width: int, height: int, block_size: tuple, max_pixels: int) -> Iterator[tuple]:
@@ -236,6 +279,7 @@ class RasterReader:
         self._offset = self.info.offset[self.bands].astype(np.float32)
         flags = sel[0].GetMaskFlags()  # a per-dataset mask (.msk, internal mask) also flags pixels
         self._use_mask = bool(flags & gdal.GMF_PER_DATASET) and not flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA)
+        self._alpha = self.info.alpha  # an alpha band's 0 marks a pixel invalid (GDAL may not say so)
 
     @property
     def wavelengths_nm(self) -> Optional[np.ndarray]:
@@ -324,6 +368,9 @@ class RasterReader:
             if self._use_mask:
                 mask_band = ds.GetRasterBand(int(self.bands[0]) + 1).GetMaskBand()
                 mask = mask_band.ReadAsArray(xoff, yoff + r0, xsize, ysize)
+            alpha = None
+            if self._alpha is not None:
+                alpha = ds.GetRasterBand(self._alpha + 1).ReadAsArray(xoff, yoff + r0, xsize, ysize)
         except RuntimeError as exc:  # truncated or corrupted file: GDAL fails on the damaged block
             raise UnmixError(_read_failure(self.info.path, str(exc))) from None
         finally:
@@ -337,6 +384,8 @@ class RasterReader:
                 invalid |= _raw_equals(raw[i], nd)
         if mask is not None:
             invalid |= mask == 0
+        if alpha is not None:
+            invalid |= alpha == 0
         out = cube[:, r0:r1]
         out[...] = raw
         del raw
@@ -446,7 +495,8 @@ class RasterWriter:
     def __init__(self, path, width: int, height: int, count: int, geotransform: Optional[Sequence[float]] = None,
                  projection: str = "", nodata: float = NODATA, band_names: Optional[Sequence[str]] = None,
                  wavelengths_nm: Optional[Sequence[float]] = None, block: int = 256,
-                 fwhm_nm: Optional[Sequence[float]] = None):
+                 fwhm_nm: Optional[Sequence[float]] = None, gcps: Sequence = (), gcp_projection: str = "",
+                 rpc: Optional[dict] = None):
         """Create the temporary file.
 
         Args:
@@ -459,6 +509,9 @@ class RasterWriter:
                 ``wavelength_units`` items and in the ENVI domain.
             block: Tile edge (capped for small rasters; power of two ≥ 16).
             fwhm_nm: ``(count,)`` nm, written next to the wavelengths.
+            gcps, gcp_projection: ground control points and their CRS (used without a
+                geotransform). rpc: an ``RPC`` metadata domain to copy.
+            (:meth:`RasterInfo.georef` gives all georeferencing of an input at once.)
 
         Raises:
             UnmixError: Output folder not writable, or ``path`` is a folder.
@@ -489,6 +542,10 @@ class RasterWriter:
         self._done = False
         try:
             self._set_metadata(geotransform, projection, band_names, wavelengths_nm, fwhm_nm)
+            if gcps and geotransform is None:  # georeferenced by ground control points
+                self._ds.SetGCPs(list(gcps), gcp_projection or projection or "")
+            if rpc:
+                self._ds.SetMetadata(dict(rpc), "RPC")
         except BaseException:
             self.abort()
             raise

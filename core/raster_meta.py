@@ -121,7 +121,11 @@ def parse_spectral_metadata(ds) -> tuple:
         ``(wavelengths_nm (count,)|None, fwhm_nm (count,)|None, bbl (count,) bool)``.
     """
     n = ds.RasterCount
-    bands = [ds.GetRasterBand(i + 1) for i in range(n)]
+    every = [ds.GetRasterBand(i + 1) for i in range(n)]
+    # an alpha band (e.g. from gdalwarp -dstalpha) has no wavelength: the spectral bands are the others
+    spectral = np.array([b.GetColorInterpretation() != gdal.GCI_AlphaBand for b in every])
+    bands = [b for b, s in zip(every, spectral) if s]
+    m = len(bands)
     envi = {k.lower(): v for k, v in (ds.GetMetadata("ENVI") or {}).items()}
     default = {k.lower(): v for k, v in (ds.GetMetadata() or {}).items()}
     wl = fwhm = None
@@ -129,15 +133,29 @@ def parse_spectral_metadata(ds) -> tuple:
         if md is None:
             wl, fwhm = _from_bands(bands)
         elif "wavelength" in md:
-            wl, fwhm = _to_nm(_parse_list(md["wavelength"]), md.get("wavelength_units"), n,
-                              _parse_list(md.get("fwhm")))
+            values, widths = _parse_list(md["wavelength"]), _parse_list(md.get("fwhm"))
+            if values is not None and len(values) == n and m < n:  # listed for every band, alpha too
+                values = values[spectral]
+                widths = widths[spectral] if widths is not None and len(widths) == n else None
+            wl, fwhm = _to_nm(values, md.get("wavelength_units"), m, widths)
         if wl is not None:
             break
     if wl is None:
         wl, fwhm = _from_descriptions(bands)
+    if m < n:  # back onto every band, NaN for the alpha band (never selected: it is flagged bad)
+        wl, fwhm = (None if v is None else _expand(v, spectral) for v in (wl, fwhm))
     bbl = _parse_list(envi.get("bbl", default.get("bbl")))
+    if bbl is None:  # per-band items, as EnMAP-Box writes them
+        items = [b.GetMetadataItem("bbl") for b in every]
+        bbl = _parse_list(",".join(items)) if all(i is not None for i in items) else None
     good = bbl != 0 if bbl is not None and len(bbl) == n else np.ones(n, bool)
-    return wl, fwhm, good
+    return wl, fwhm, good & spectral
+
+
+def _expand(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    out = np.full(len(where), np.nan)
+    out[where] = values
+    return out
 
 
 def envi_list(values) -> str:

@@ -145,9 +145,12 @@ def read_endmember_csv(path: str, n_bands: int, wl=None) -> Tuple[np.ndarray, Li
     from .library import read_library, resample
 
     lib = read_library(path)
-    if lib.spectra.shape[1] == n_bands:
+    both = wl is not None and lib.wavelengths_nm is not None
+    same_bands = lib.spectra.shape[1] == n_bands and (
+        not both or np.allclose(np.asarray(lib.wavelengths_nm, float), np.asarray(wl, float), atol=0.5))
+    if same_bands:
         return lib.spectra, list(lib.names)
-    if wl is not None and lib.wavelengths_nm is not None:
+    if both:  # other bands (or as many bands at other wavelengths): resample by wavelength
         return resample(lib, wl).spectra, list(lib.names)
     raise UnmixError(f"{os.path.basename(path)} has {lib.spectra.shape[1]} bands, the raster {n_bands}")
 
@@ -179,8 +182,7 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
     try:
         with RasterReader(input_path, bands=idx) as r:
             with RasterWriter(staged.path("A"), info.width, info.height, E.shape[0],
-                              geotransform=info.geotransform, projection=info.projection,
-                              band_names=names) as w:
+                              band_names=names, **info.georef()) as w:
                 stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)], progress)
         if stats["count"] == 0:
             raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
@@ -207,6 +209,7 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
     Returns:
         The scores of :func:`core.metrics.evaluate` (aRMSE, SAD, reconstruction RMSE/PSNR/SRE...).
     """
+    from .library import read_library
     from .metrics import evaluate
     from .pipeline import check_outputs
     from .raster import read_cube
@@ -219,11 +222,23 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
         c, valid, _ = read_cube(path)
         return c, valid
 
+    # what can be scored: abundances against a reference, endmembers against a reference, and the
+    # reconstruction of the input from the estimated abundances × endmembers (no reference needed)
+    if reference_abundances and not abundances:
+        raise UnmixError("reference abundances given without the estimated abundances to score")
+    if reference_endmembers and not endmembers:
+        raise UnmixError("reference endmembers given without the estimated endmembers to score")
+    if input_path and not (abundances and endmembers):
+        raise UnmixError("the reconstruction error of the input raster needs the estimated abundances and endmembers")
+    if not (reference_abundances or reference_endmembers or input_path):
+        raise UnmixError("nothing to compare: give estimated abundances with reference abundances, estimated "
+                         "endmembers with reference endmembers, or both estimates with the input raster")
     A_est = A_ref = E_est = E_ref = Y = None
     names = None
     mask = None
-    if abundances and reference_abundances:
-        A_est, v1 = cube(abundances)
+    if abundances:
+        A_est, mask = cube(abundances)
+    if reference_abundances:
         A_ref, v2 = cube(reference_abundances)
         if A_est.shape[1:] != A_ref.shape[1:]:
             raise UnmixError(f"abundance rasters differ in size: {A_est.shape[2]}x{A_est.shape[1]} vs "
@@ -231,15 +246,15 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
         if A_est.shape[0] < A_ref.shape[0]:
             raise UnmixError(f"the result has {A_est.shape[0]} abundance bands, fewer than the reference's "
                              f"{A_ref.shape[0]}: each reference endmember needs an estimate to be matched to")
-        mask = v1 & v2
-    if endmembers and reference_endmembers:
-        from .library import read_library
-
-        le, lr = read_library(endmembers), read_library(reference_endmembers)
-        E_est, E_ref, names = le.spectra, lr.spectra, list(lr.names)
+        mask = mask & v2
+    if endmembers:
+        E_est = read_library(endmembers).spectra
+    if reference_endmembers:
+        lr = read_library(reference_endmembers)
+        E_ref, names = lr.spectra, list(lr.names)
         if E_est.shape[1] != E_ref.shape[1]:
             raise UnmixError("estimated and reference endmembers have different band counts")
-    if input_path and A_est is not None and E_est is not None:
+    if input_path:
         from .raster import band_subset, read_info
 
         info = read_info(input_path)
@@ -247,14 +262,14 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
         if E_est.shape[1] not in (info.count, good.size):
             raise UnmixError(f"input raster has {info.count} bands ({good.size} good), the estimated "
                              f"endmembers {E_est.shape[1]}: {input_path}")
+        if A_est.shape[0] != E_est.shape[0]:
+            raise UnmixError(f"{A_est.shape[0]} abundance bands but {E_est.shape[0]} endmembers: the "
+                             f"reconstruction needs the abundances and endmembers of one result")
         Y, vy, _ = read_cube(input_path, bands=good if E_est.shape[1] == good.size else None)
         if Y.shape[1:] != A_est.shape[1:]:
             raise UnmixError(f"input raster is {Y.shape[2]}x{Y.shape[1]} pixels, the abundance raster "
                              f"{A_est.shape[2]}x{A_est.shape[1]}: {input_path}")
-        mask = vy if mask is None else mask & vy
-    if A_est is None and E_est is None:
-        raise UnmixError("give --abundances with --reference-abundances and/or --endmembers with "
-                         "--reference-endmembers")
+        mask = mask & vy
 
     def pix(c):
         return None if c is None else (c[:, mask].T if mask is not None else c.reshape(c.shape[0], -1).T)

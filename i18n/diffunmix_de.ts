@@ -329,42 +329,42 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>&amp;DiffUnmix</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="79"/>
+        <location filename="../plugin/plugin.py" line="82"/>
         <source>DiffUnmix</source>
         <translation>DiffUnmix</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="81"/>
+        <location filename="../plugin/plugin.py" line="84"/>
         <source>Unmix Hyperspectral Raster…</source>
         <translation>Hyperspektrales Raster entmischen…</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="81"/>
+        <location filename="../plugin/plugin.py" line="84"/>
         <source>Estimate endmember spectra and abundance maps</source>
         <translation>Endmember-Spektren und Abundanzkarten schätzen</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="83"/>
+        <location filename="../plugin/plugin.py" line="86"/>
         <source>Endmember Spectra</source>
         <translation>Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="83"/>
+        <location filename="../plugin/plugin.py" line="86"/>
         <source>Show the endmember spectra of the latest result</source>
         <translation>Die Endmember-Spektren des letzten Ergebnisses anzeigen</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="89"/>
+        <location filename="../plugin/plugin.py" line="92"/>
         <source>Install Dependencies…</source>
         <translation>Abhängigkeiten installieren…</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="89"/>
+        <location filename="../plugin/plugin.py" line="92"/>
         <source>How to install PyTorch for the full DiffUnmix engine</source>
         <translation>So installieren Sie PyTorch für die vollständige DiffUnmix-Engine</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="171"/>
+        <location filename="../plugin/plugin.py" line="174"/>
         <source>DiffUnmix: install dependencies</source>
         <translation>DiffUnmix: Abhängigkeiten installieren</translation>
     </message>
@@ -372,7 +372,7 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>DiffUnmixProvider</name>
     <message>
-        <location filename="../plugin/provider.py" line="25"/>
+        <location filename="../plugin/provider.py" line="44"/>
         <source>DiffUnmix</source>
         <translation>DiffUnmix</translation>
     </message>
@@ -513,9 +513,9 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>Bewertet ein Entmischungsergebnis anhand einer Referenz: Die Endmember werden einander eindeutig zugeordnet (Ungarische Methode), dann werden der Abundanz-RMSE (aRMSE), der mittlere Spektralwinkel (SAD, Radiant) und, mit dem Eingaberaster, der Rekonstruktions-RMSE und -PSNR berechnet. Geben Sie Abundanzen mit Referenzabundanzen und/oder Endmember mit Referenz-Endmembern an.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/evaluate.py" line="102"/>
-        <source>Nothing to compare: give ABUNDANCES with REFERENCE_ABUNDANCES and/or ENDMEMBERS_CSV with REFERENCE_ENDMEMBERS_CSV.</source>
-        <translation>Nichts zu vergleichen: Geben Sie ABUNDANCES mit REFERENCE_ABUNDANCES und/oder ENDMEMBERS_CSV mit REFERENCE_ENDMEMBERS_CSV an.</translation>
+        <location filename="../plugin/algorithms/evaluate.py" line="104"/>
+        <source>Nothing to compare: give ABUNDANCES with REFERENCE_ABUNDANCES, ENDMEMBERS_CSV with REFERENCE_ENDMEMBERS_CSV, or ABUNDANCES and ENDMEMBERS_CSV with INPUT (reconstruction error).</source>
+        <translation>Nichts zu vergleichen: ABUNDANCES mit REFERENCE_ABUNDANCES, ENDMEMBERS_CSV mit REFERENCE_ENDMEMBERS_CSV oder ABUNDANCES und ENDMEMBERS_CSV mit INPUT (Rekonstruktionsfehler) angeben.</translation>
     </message>
 </context>
 <context>

@@ -97,11 +97,13 @@ class EvaluateAlgorithm(DiffUnmixAlgorithm):
 
         endmembers = self.file_param(parameters, self.ENDMEMBERS_CSV, context)
         reference_endmembers = self.file_param(parameters, self.REFERENCE_ENDMEMBERS_CSV, context)
-        if not (self.files[self.ABUNDANCES] and self.files[self.REFERENCE_ABUNDANCES]) \
-                and not (endmembers and reference_endmembers):
+        abundances = self.files[self.ABUNDANCES]
+        if not (abundances and self.files[self.REFERENCE_ABUNDANCES]) \
+                and not (endmembers and reference_endmembers) \
+                and not (abundances and endmembers and self.files[self.INPUT]):
             raise QgsProcessingException(self.tr(
-                "Nothing to compare: give ABUNDANCES with REFERENCE_ABUNDANCES and/or ENDMEMBERS_CSV with "
-                "REFERENCE_ENDMEMBERS_CSV."))
+                "Nothing to compare: give ABUNDANCES with REFERENCE_ABUNDANCES, ENDMEMBERS_CSV with "
+                "REFERENCE_ENDMEMBERS_CSV, or ABUNDANCES and ENDMEMBERS_CSV with INPUT (reconstruction error)."))
         report = self.file_output(parameters, self.OUTPUT, context)
         is_html = bool(report) and os.path.splitext(report)[1].lower() in (".html", ".htm")
         scores = self.run_core(

@@ -563,10 +563,10 @@ def test_evaluate_checks_its_input_and_scores_extra_estimates(scene, spectra, tm
              "--input", small], capsys, "input raster is 8x8 pixels, the abundance raster 24x24")
     report = tmp_path / "new" / "deeper" / "scores.json"
     rc = main(["evaluate", "--abundances", str(res / "abundances.tif"), "--reference-abundances", str(truth),
-               "--input", str(scene[0]), "--json", str(report)])
+               "--endmembers", str(res / "endmembers.csv"), "--input", str(scene[0]), "--json", str(report)])
     assert rc == 0  # 4 estimates matched to 3 references; the report's folder is created
     scores = json.loads(report.read_text())
-    assert scores["armse"] < 0.05
+    assert scores["armse"] < 0.05 and scores["reconstruction_psnr"] > 40
 
 
 def test_csv_outputs_get_the_usual_file_mode(tmp_path):
@@ -647,3 +647,34 @@ def test_count_gives_a_number_unmix_accepts(tmp_path, capsys):
     assert res["endmembers"] == 2 and 2 <= res["endmembers"] <= res["bands"] - 1
     if res["hysime"] != 2:
         assert f"HySime estimated {res['hysime']}, unmixing uses 2" in res["warning"]
+
+
+def test_endmember_csv_at_other_wavelengths_is_resampled_even_with_the_same_band_count(tmp_path):
+    """A CSV of 20 bands, but not the raster's 20: its values are matched by wavelength, not position."""
+    from core.tasks import read_endmember_csv
+
+    def spectra_at(wl):  # straight lines in wavelength: interpolation reproduces them exactly
+        return np.stack([0.1 + 0.0005 * (wl - 400.0), 0.9 - 0.0003 * (wl - 400.0)])
+
+    shifted = WL + 10.0
+    csv_path = tmp_path / "shifted.csv"
+    np.savetxt(csv_path, np.column_stack([shifted, spectra_at(shifted).T]), delimiter=",",
+               header="wavelength_nm,a,b", comments="")
+    got, names = read_endmember_csv(str(csv_path), 20, WL)
+    assert names == ["a", "b"]
+    np.testing.assert_allclose(got[:, 1:], spectra_at(WL)[:, 1:], atol=1e-9)  # on the raster's wavelengths
+    assert np.abs(got[:, 1:] - spectra_at(shifted)[:, 1:]).max() > 0.004  # not taken position by position
+
+
+def test_evaluate_scores_the_reconstruction_without_references(scene, tmp_path, capsys):
+    res = tmp_path / "r"
+    assert main(["unmix", str(scene[0]), "-p", "3", "--method", "vca-fcls", "--out", str(res), "-q"]) == 0
+    report = tmp_path / "s.json"
+    assert main(["evaluate", "--abundances", str(res / "abundances.tif"), "--endmembers",
+                 str(res / "endmembers.csv"), "--input", str(scene[0]), "--json", str(report)]) == 0
+    scores = json.loads(report.read_text())
+    assert scores["reconstruction_psnr"] > 40  # a noise-free scene, its own endmembers
+    capsys.readouterr()
+    refused(["evaluate", "--abundances", res / "abundances.tif", "--input", scene[0]], capsys,
+            "needs the estimated abundances and endmembers")
+    refused(["evaluate", "--endmembers", res / "endmembers.csv"], capsys, "nothing to compare")

@@ -432,3 +432,76 @@ def test_parallel_read_of_a_damaged_slice_raises_the_read_error(tmp_path):
             r.read(0, 0, 256, 256)
         cube, valid = r.read(0, 0, 256, 32)  # an intact window still reads afterwards
         assert valid.all()
+
+
+# ------------------------------------------------------------------ rasters as analysts have them
+def test_envi_reflectance_scale_factor_scales_integer_reflectance(tmp_path):
+    """GDAL leaves an ENVI header's 'reflectance scale factor' unapplied; the engine applies it."""
+    refl = np.linspace(0.05, 0.6, 3 * 4 * 5).reshape(3, 4, 5)
+    ds = gdal.GetDriverByName("ENVI").Create(str(tmp_path / "r.img"), 5, 4, 3, gdal.GDT_Int16)
+    for i in range(3):
+        ds.GetRasterBand(i + 1).WriteArray(np.round(refl[i] * 10000).astype(np.int16))
+    ds = None
+    with open(tmp_path / "r.hdr", "a", encoding="ascii") as fh:
+        fh.write("reflectance scale factor = 10000\n")
+    cube, valid, info = read_cube(str(tmp_path / "r.hdr"))
+    assert valid.all()
+    np.testing.assert_allclose(cube, refl, atol=1e-4)
+
+
+def test_float_max_nodata_written_with_six_digits_is_nodata(tmp_path):
+    data = np.ones((2, 3, 4), np.float32)
+    data[:, 0, :2] = -np.finfo(np.float32).max
+    path = _geotiff(tmp_path / "f.tif", data, nodata=-3.40282e38)
+    cube, valid, _ = read_cube(path)
+    assert (~valid).sum() == 2 and not valid[0, :2].any()
+    # GDAL's own mask agrees
+    assert (gdal.Open(path).GetRasterBand(1).GetMaskBand().ReadAsArray() == 0).sum() == 2
+
+
+def test_alpha_band_masks_pixels_and_is_never_a_spectral_band(tmp_path):
+    wl = [500.0, 600.0, 700.0]
+    data = np.stack([np.full((3, 4), 0.1 * (i + 1), np.float32) for i in range(3)] +
+                    [np.full((3, 4), 255, np.float32)])
+    data[3, 1, 1] = 0  # transparent pixel
+    md = [{"wavelength": str(w), "wavelength_units": "nm"} for w in wl] + [{}]
+    path = _geotiff(tmp_path / "a.tif", data, band_md=md)
+    ds = gdal.Open(path, gdal.GA_Update)
+    ds.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+    info = read_info(path)
+    assert info.alpha == 3 and list(info.bbl) == [True, True, True, False]
+    np.testing.assert_allclose(info.wavelengths_nm[:3], wl)
+    assert np.isnan(info.wavelengths_nm[3])
+    cube, valid, _ = read_cube(path)
+    assert cube.shape[0] == 3 and not valid[1, 1] and valid.sum() == 11
+
+
+def test_per_band_bbl_items_flag_bad_bands(tmp_path):
+    data = np.ones((4, 3, 3), np.float32)
+    path = _geotiff(tmp_path / "b.tif", data, band_md=[{"bbl": v} for v in ("1", "0", "1", "1")])
+    assert list(read_info(path).bbl) == [True, False, True, True]
+
+
+def test_gcp_and_rpc_georeferencing_reach_the_outputs(tmp_path):
+    data = np.ones((3, 4, 5), np.float32)
+    src = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "g.tif"), 5, 4, 3, gdal.GDT_Float32)
+    for i in range(3):
+        src.GetRasterBand(i + 1).WriteArray(data[i])
+    gcps = [gdal.GCP(15.0 + 0.001 * x, 45.0 - 0.001 * y, 0.0, x, y) for x, y in ((0, 0), (5, 0), (0, 4), (5, 4))]
+    src.SetGCPs(gcps, _wkt(4326))
+    coeff = " ".join(["1"] + ["0"] * 19)
+    rpc = {"LINE_OFF": "2", "SAMP_OFF": "2", "LAT_OFF": "45", "LONG_OFF": "15", "HEIGHT_OFF": "0",
+           "LINE_SCALE": "2", "SAMP_SCALE": "2", "LAT_SCALE": "0.01", "LONG_SCALE": "0.01", "HEIGHT_SCALE": "1",
+           "LINE_NUM_COEFF": coeff, "LINE_DEN_COEFF": coeff, "SAMP_NUM_COEFF": coeff, "SAMP_DEN_COEFF": coeff}
+    src.SetMetadata(rpc, "RPC")
+    src = None
+    info = read_info(str(tmp_path / "g.tif"))
+    assert info.geotransform is None and len(info.gcps) == 4 and "4326" in info.gcp_projection
+    out = tmp_path / "o.tif"
+    with RasterWriter(str(out), 5, 4, 1, **info.georef()) as w:
+        w.write(np.zeros((1, 4, 5), np.float32))
+    ds = gdal.Open(str(out))
+    assert ds.GetGCPCount() == 4 and "4326" in ds.GetGCPProjection()
+    assert ds.GetGCPs()[1].GCPX == pytest.approx(15.005)
+    assert float(ds.GetMetadata("RPC")["LAT_OFF"]) == 45.0

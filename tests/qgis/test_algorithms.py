@@ -324,3 +324,14 @@ def test_a_run_leaves_gdal_exception_mode_as_it_found_it(mixture_scene, tmp_path
     run_alg("diffunmix:unmix", {"INPUT": mixture_scene["path"], "ENDMEMBERS": 3, "METHOD": 1,
                                 "OUTPUT": str(tmp_path / "a.tif"), "OUTPUT_ENDMEMBERS": str(tmp_path / "e.csv")})
     assert gdal.GetUseExceptions() == before
+
+
+def test_evaluate_reconstruction_only_needs_no_reference(library_scene, tmp_path):
+    """Real scenes have no truth: abundances × endmembers against the input is still a score."""
+    a, e = str(tmp_path / "a.tif"), str(tmp_path / "e.csv")
+    run_alg("diffunmix:unmix", {"INPUT": library_scene["paths"]["scene"], "ENDMEMBERS": 3, "METHOD": 1,
+                                "OUTPUT": a, "OUTPUT_ENDMEMBERS": e})
+    result = run_alg("diffunmix:evaluate", {"ABUNDANCES": a, "ENDMEMBERS_CSV": e,
+                                            "INPUT": library_scene["paths"]["scene"], "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert 0 <= result["RMSE"] < 0.01 and result["PSNR"] > 30
+    assert "ARMSE" not in result and "SAD_MEAN_RAD" not in result
