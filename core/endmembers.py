@@ -132,7 +132,8 @@ def estimate_noise(
     Y, valid = _pixels(Y)
     n, b = Y.shape
     if b < 2 or valid.size <= b:
-        raise UnmixError(f"noise estimation needs more valid pixels ({valid.size}) than bands ({b})")
+        raise UnmixError(f"noise estimation needs more valid pixels ({valid.size}) than bands ({b}): "
+                         f"use VCA + FCLS or fewer bands for so small a raster")
     Ys = Y[_sample(valid, max_pixels, seed)].astype(np.float64)
     T = _regression_operator(Ys)
     Rn = _noise_correlation(Ys @ T)
@@ -174,7 +175,8 @@ def hysime(Y: np.ndarray, seed: int = 0, max_pixels: int = MAX_STAT_PIXELS) -> t
     Y, valid = _pixels(Y)
     b = Y.shape[1]
     if b < 2 or valid.size <= b:
-        raise UnmixError(f"HySime needs more valid pixels ({valid.size}) than bands ({b})")
+        raise UnmixError(f"HySime needs more valid pixels ({valid.size}) than bands ({b}) to estimate the number "
+                         f"of endmembers: give it yourself")
     Ys = Y[_sample(valid, max_pixels, seed)].astype(np.float64)
     Ws = Ys @ _regression_operator(Ys)
     Rn = _noise_correlation(Ws)

@@ -198,8 +198,9 @@ def open_input(input_path: str, bands: Optional[str]):
         raise UnmixError(
             f"input raster has {info.count} band; unmixing needs a multi- or hyperspectral raster: {input_path}")
     idx = np.asarray(band_subset(info, bands), dtype=int)
-    if idx.size < 2:
-        raise UnmixError(f"only {idx.size} usable band(s) selected; unmixing needs at least 2")
+    if idx.size < 3:
+        raise UnmixError(f"only {idx.size} usable band(s) selected; unmixing needs at least 3 "
+                         f"(2 or more endmembers, fewer than the bands)")
     wl = None if info.wavelengths_nm is None else np.asarray(info.wavelengths_nm, float)[idx]
     fwhm = None if info.fwhm_nm is None else np.asarray(info.fwhm_nm, float)[idx]
     return info, idx, wl, fwhm
@@ -238,6 +239,18 @@ def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarr
         prog.set_progress(100.0 * (i + 1) / len(windows))
     order = np.argsort(keys, kind="stable")
     return keep[order]
+
+
+def no_valid_pixels(reader, input_path: str, progress=None) -> UnmixError:
+    """The error for a raster without a valid pixel, naming the bands that hold no valid value
+    at all (one such band invalidates every pixel)."""
+    empty = reader.empty_bands(progress)
+    hint = ""
+    if empty:
+        shown = ", ".join(str(b) for b in empty[:8]) + (", …" if len(empty) > 8 else "")
+        hint = (f"; band(s) {shown} hold no valid value anywhere: leave them out with a band subset "
+                f"(--bands / BANDS)")
+    return UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}{hint}")
 
 
 def has_valid_pixel(reader, progress=None) -> bool:
@@ -369,7 +382,7 @@ def estimate_start(reader, input_path: str, opts: UnmixOptions, wl, fwhm, n_band
     prog.info("sampling valid pixels")
     Y = sample_pixels(reader, opts.max_sample, opts.seed, prog)
     if Y.shape[0] == 0:
-        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+        raise no_valid_pixels(reader, input_path, prog)
     p, p_est = resolve_p(Y, opts.endmembers, opts.seed, prog)
     prog.info(f"{p} endmembers" + (" (estimated by HySime)" if p_est is not None else ""))
     lib = load_library_for(opts.library, wl, fwhm, n_bands)
@@ -471,7 +484,7 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
 
             with RasterReader(input_path, bands=bands) as reader:
                 if not has_valid_pixel(reader, prog):
-                    raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+                    raise no_valid_pixels(reader, input_path, prog)
         from .engine_run import run_full  # torch is imported only here
 
         with engine_turn(prog):

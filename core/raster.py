@@ -396,6 +396,30 @@ class RasterReader:
         out[:, invalid] = np.nan
         valid[r0:r1] = ~invalid
 
+    def empty_bands(self, progress=None) -> list:
+        """1-based numbers of the selected bands that hold no valid value anywhere (nodata or
+        non-finite in every pixel): what to leave out when a raster has no valid pixel. A full
+        read, band by band and window by window; meant for that failure only."""
+        empty = []
+        for b, nd in zip(self.bands, self._nodata):
+            band = self._ds.GetRasterBand(int(b) + 1)
+            found = False
+            for x, y, w, h in self.windows(max_pixels=1 << 20):
+                if progress is not None:
+                    progress.check()
+                raw = band.ReadAsArray(x, y, w, h)
+                if raw is None:
+                    break
+                ok = np.isfinite(raw) if raw.dtype.kind == "f" else np.ones(raw.shape, bool)
+                if nd is not None:
+                    ok &= ~_raw_equals(raw, nd)
+                if ok.any():
+                    found = True
+                    break
+            if not found:
+                empty.append(int(b) + 1)
+        return empty
+
     def windows(self, max_pixels: int = 1 << 20) -> Iterator[tuple]:
         """Windows of at most ``max_pixels`` pixels covering the raster exactly, without overlap.
 

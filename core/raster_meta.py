@@ -175,6 +175,12 @@ def _resolve_path(path) -> str:
             for cand in (path[:-4] + ext, path[:-4] + ext.upper()):
                 if os.path.isfile(cand):
                     return cand
+        # any other extension (.rfl, .refl, .img.gz excluded): the one file of the same stem
+        folder, stem = os.path.split(path[:-4])
+        others = [f for f in os.listdir(folder or ".") if os.path.splitext(f)[0] == stem
+                  and not f.lower().endswith((".hdr", ".aux.xml", ".xml", ".gz", ".zip"))]
+        if len(others) == 1:
+            return os.path.join(folder, others[0])
         raise UnmixError(f"ENVI header without its data file (.img/.dat/.bsq/...): {path}")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise UnmixError(f"input raster is an empty file (0 bytes): {path}")

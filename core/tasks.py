@@ -37,14 +37,14 @@ def sample_input(input_path: str, bands: Optional[str] = None, seed: int = 0, ma
     Raises:
         UnmixError: not a raster, fewer than 2 bands, or no valid pixel.
     """
-    from .pipeline import open_input, sample_pixels
+    from .pipeline import no_valid_pixels, open_input, sample_pixels
     from .raster import RasterReader
 
     info, idx, wl, fwhm = open_input(input_path, bands)
     with RasterReader(input_path, bands=idx) as reader:
         Y = sample_pixels(reader, max_pixels, seed, progress)
-    if Y.shape[0] == 0:
-        raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+        if Y.shape[0] == 0:
+            raise no_valid_pixels(reader, input_path, progress)
     return info, idx, wl, fwhm, Y
 
 
@@ -170,7 +170,7 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
         {"p", "names", "path", "valid_pixels"}.
     """
     from .fcls import fcls
-    from .pipeline import StagedOutputs, check_outputs, open_input, stream_pixels
+    from .pipeline import StagedOutputs, check_outputs, no_valid_pixels, open_input, stream_pixels
     from .raster import RasterReader, RasterWriter
 
     check_outputs([out_tif], [input_path, endmembers_csv])
@@ -184,8 +184,8 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
             with RasterWriter(staged.path("A"), info.width, info.height, E.shape[0],
                               band_names=names, **info.georef()) as w:
                 stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)], progress)
-        if stats["count"] == 0:
-            raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+            if stats["count"] == 0:
+                raise no_valid_pixels(r, input_path, progress)
         staged.commit(progress)
     except BaseException:
         staged.abort()

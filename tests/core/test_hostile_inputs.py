@@ -190,7 +190,7 @@ def test_one_pixel_raster(spectra, tmp_path, capsys):
     A = write_scene(path, E, 1, 1, seed=2)
     out = tmp_path / "out"
     for p, match in (("3", "only 1 valid pixel(s), fewer than the 3 endmembers"),
-                     ("0", "HySime needs more valid pixels (1) than bands (20)")):
+                     ("0", "HySime needs more valid pixels (1) than bands (20) to estimate the number of endmembers")):
         proc = module("unmix", path, "-p", p, "--out", out, "--method", "vca-fcls", "-q")
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert proc.stderr.startswith("error: ") and match in proc.stderr, proc.stderr
@@ -678,3 +678,34 @@ def test_evaluate_scores_the_reconstruction_without_references(scene, tmp_path, 
     refused(["evaluate", "--abundances", res / "abundances.tif", "--input", scene[0]], capsys,
             "needs the estimated abundances and endmembers")
     refused(["evaluate", "--endmembers", res / "endmembers.csv"], capsys, "nothing to compare")
+
+
+def test_no_valid_pixel_names_the_band_that_is_empty_everywhere(spectra, tmp_path, capsys):
+    path = tmp_path / "gap.tif"
+    write_scene(path, spectra[1], 12, 12, nodata=-9999.0)
+    ds = gdal.Open(str(path), gdal.GA_Update)
+    ds.GetRasterBand(7).Fill(-9999.0)  # a band of nodata (e.g. a water-vapour band, not flagged in a bbl)
+    ds = None
+    line = refused(["unmix", path, "-p", "3", "--method", "vca-fcls", "--out", tmp_path / "o", "-q"], capsys,
+                   "input raster has no valid pixels")
+    assert "band(s) 7 hold no valid value anywhere" in line
+    assert main(["unmix", str(path), "-p", "3", "--method", "vca-fcls", "--bands", "1-6,8-20",
+                 "--out", str(tmp_path / "o"), "-q"]) == 0
+
+
+def test_envi_header_finds_a_data_file_of_any_extension(spectra, tmp_path):
+    from core.raster import read_info
+
+    src = tmp_path / "s.tif"
+    write_scene(src, spectra[1], 6, 5)
+    gdal.Translate(str(tmp_path / "cube.rfl"), str(src), format="ENVI")
+    assert os.path.exists(tmp_path / "cube.hdr")
+    info = read_info(str(tmp_path / "cube.hdr"))
+    assert info.path.endswith("cube.rfl") and (info.width, info.height, info.count) == (5, 6, 20)
+
+
+def test_two_bands_are_refused_with_the_reason(spectra, tmp_path, capsys):
+    path = tmp_path / "s.tif"
+    write_scene(path, spectra[1], 6, 5)
+    refused(["unmix", path, "--bands", "1,2", "--method", "vca-fcls", "--out", tmp_path / "o", "-q"], capsys,
+            "only 2 usable band(s) selected; unmixing needs at least 3")
