@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="output model file (.pt)")
     t.add_argument("--library", default=None, help="spectral library (names; spectra for the 1D diffusion)")
     t.add_argument("--reference-abundances", default=None, help="reference abundance raster (supervised)")
+    t.add_argument("--stage", choices=["all", "hybridstu", "abundance-diffusion", "endmember-diffusion"],
+                   default="all", help="fit one network only (default all three in order); a later one needs "
+                                       "--resume from a checkpoint whose earlier ones are fitted")
+    t.add_argument("--resume", default=None, metavar="MODEL",
+                   help="go on from this checkpoint (same bands): keep its endmembers and fitted networks, "
+                        "fit --stage (further) on this raster")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto (default): CUDA when a GPU is present, else CPU")
     t.add_argument("--quality", choices=["fast", "default", "best"], default="default",
@@ -248,11 +254,14 @@ def _cmd_train(a) -> int:
 
     opts = UnmixOptions(endmembers=a.endmembers, method="full", library=a.library, device=a.device,
                         seed=a.seed, bands=a.bands, quality=a.quality)
+    from .engine import STAGES
+
     engine, ctx = train_model(a.input, a.out, opts, progress=ConsoleProgress(quiet=a.quiet),
-                              reference_abundances=a.reference_abundances)
+                              reference_abundances=a.reference_abundances,
+                              stages=STAGES if a.stage == "all" else (a.stage,), resume=a.resume)
     t = ctx["timings"]
     print(f"model with {engine.P} endmembers ({', '.join(engine.names)}) → {a.out} "
-          f"(fitting {t.get('fitting_s', 0):.1f} s)")
+          f"(fitting {t.get('fitting_s', 0):.1f} s; fitted: {', '.join(engine.trained)})")
     return 0
 
 

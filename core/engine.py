@@ -221,6 +221,8 @@ class Engine:
         self.unet1d = ResidualX0(ResUNet1D(self.B, 1, ResUNet1DConfig.from_dict(cfg.unet1d)), sch).to(self.device)
         self.sampler = DDIMSampler(self.schedule)
         self.refine_cfg = RefineConfig.from_dict(cfg.refine)
+        self.trained: list = []  # fitted stages (of STAGES); a checkpoint records them
+        self.validation = None
         for m in (self.hybrid, self.unet2d, self.unet1d):
             m.eval()
 
@@ -354,10 +356,15 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
+#: the engine's networks in training order (``python -m core train --stage``)
+STAGES = ("hybridstu", "abundance-diffusion", "endmember-diffusion")
+
+
 def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndarray, cfg: EngineConfig,
                device: torch.device, seed: int = 0, library: np.ndarray | None = None, progress=None,
-               supervised=None, mixing: str = "linear", scale_std: float = 0.0) -> Engine:
-    """Fit the three networks to a scene (semi-blind by default).
+               supervised=None, mixing: str = "linear", scale_std: float = 0.0, stages=STAGES,
+               engine: Engine | None = None) -> Engine:
+    """Fit the three networks to a scene (semi-blind by default), or some of them.
 
     Args:
         Y_sample: sample of the scene's pixels (N, B), data units (used for scaling).
@@ -373,17 +380,27 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
         mixing: ``linear`` or ``scaled`` (:mod:`core.robust`).
         scale_std: measured spread of the scene's abundance sums; in the scaled
             model, training patches get that much illumination variability.
+        stages: which networks to fit (of :data:`STAGES`); the others keep their
+            weights (fresh ones are untrained, and their inference stage is off).
+        engine: an engine to go on fitting (a loaded checkpoint: its endmembers,
+            scale and mixing model are kept; ``E0``/``names``/``mixing`` are ignored).
 
     Returns:
-        The fitted :class:`Engine`.
+        The fitted :class:`Engine`; ``engine.trained`` lists its fitted stages.
     """
     from .training import PatchGenerator, fit_hybrid, fit_unet1d, fit_unet2d, supervised_batches
 
+    stages = [st for st in STAGES if st in set(stages)]
     prog = ensure(progress)
     seed_everything(seed)
-    scale = float(np.mean(E0)) if np.mean(E0) > 0 else 1.0
-    eng = Engine(E0.shape[1], E0, names, cfg, scale, device)
-    eng.set_prior(mixing, noise_sigma)
+    if engine is None:
+        scale = float(np.mean(E0)) if np.mean(E0) > 0 else 1.0
+        eng = Engine(E0.shape[1], E0, names, cfg, scale, device)
+        eng.set_prior(mixing, noise_sigma)
+    else:
+        eng, E0, scale, mixing = engine, engine.E, engine.scale, engine.mixing
+        eng.cfg.fit = cfg.fit
+    preset = RefineConfig.from_dict(cfg.refine)
     fc = FitConfig.from_dict(cfg.fit)
     if mixing == SCALED:
         fc.illumination = float(np.clip(scale_std, fc.illumination, 0.3))
@@ -393,20 +410,43 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     if supervised is not None:
         cube, A_ref = supervised
         batches = supervised_batches(cube / scale, A_ref, E_n, fc.patch, seed=seed)
-    prog.info("fitting HybridSTU")
-    fit_hybrid(eng.hybrid, gen, fc, device, prog.sub(0, 50), batches=batches)
-    prog.info("fitting the abundance diffusion (ResUNet2D)")
-    fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, prog.sub(50, 85), batches=batches)
-    gate = self_validate(eng, gen, batches)
-    prog.info(f"self-validation on held-out synthetic patches: {gate}")
-    if fc.unet1d_iters > 0:
-        prog.info("fitting the endmember diffusion (ResUNet1D)")
-    lib_n = None
-    if library is not None and len(library):
-        lib_n = library / np.clip(library.mean(axis=1, keepdims=True), 1e-12, None) * 1.0
-    rel_noise = float(np.median(noise_sigma) / max(np.mean(E0), 1e-12))
-    fit_unet1d(eng.unet1d, E_n, eng.schedule, fc, device, seed=seed + 1, noise=max(0.02, 2 * rel_noise),
-               library=lib_n, progress=prog.sub(85, 100))
+    share = {"hybridstu": 50.0, "abundance-diffusion": 35.0, "endmember-diffusion": 15.0}
+    total, done = sum(share[st] for st in stages) or 1.0, 0.0
+
+    def part(stage):
+        nonlocal done
+        sub = prog.sub(100.0 * done / total, 100.0 * (done + share[stage]) / total)
+        done += share[stage]
+        return sub
+
+    if "hybridstu" in stages:
+        prog.info("fitting HybridSTU")
+        eng.hybrid.correction.fill_(1.0)  # (re)fitted: the gate decides afresh
+        fit_hybrid(eng.hybrid, gen, fc, device, part("hybridstu"), batches=batches)
+    if "abundance-diffusion" in stages:
+        prog.info("fitting the abundance diffusion (ResUNet2D)")
+        fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, part("abundance-diffusion"),
+                   batches=batches)
+        eng.refine_cfg.steps_2d = preset.steps_2d  # (re)fitted: the gate decides afresh
+    eng.trained = sorted(set(eng.trained) | set(stages), key=STAGES.index)
+    if "abundance-diffusion" not in eng.trained:
+        eng.refine_cfg.steps_2d = 0  # an untrained refinement would only add noise
+    if "endmember-diffusion" not in eng.trained:
+        eng.refine_cfg.steps_1d = 0
+    eng.cfg.refine = eng.refine_cfg.to_dict()
+    gate = eng.validation
+    if "hybridstu" in stages or "abundance-diffusion" in stages:
+        gate = self_validate(eng, gen, batches)
+        prog.info(f"self-validation on held-out synthetic patches: {gate}")
+    if "endmember-diffusion" in stages:
+        if fc.unet1d_iters > 0:
+            prog.info("fitting the endmember diffusion (ResUNet1D)")
+        lib_n = None
+        if library is not None and len(library):
+            lib_n = library / np.clip(library.mean(axis=1, keepdims=True), 1e-12, None) * 1.0
+        rel_noise = float(np.median(noise_sigma) / max(np.mean(E0), 1e-12))
+        fit_unet1d(eng.unet1d, E_n, eng.schedule, fc, device, seed=seed + 1, noise=max(0.02, 2 * rel_noise),
+                   library=lib_n, progress=part("endmember-diffusion"))
     eng.validation = gate
     return eng
 

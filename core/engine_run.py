@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from .engine import Engine, EngineConfig, RefineConfig, fit_engine, pick_device, seed_everything
+from .engine import STAGES, Engine, EngineConfig, RefineConfig, fit_engine, pick_device, seed_everything
 from .errors import UnmixError
 from .pipeline import (StagedOutputs, estimate_start, finish_outputs, library_names, load_library_for,
                        reconstruction_rmse)
@@ -104,7 +104,7 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
 
 
 def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None,
-              calibrate_endmembers=True, robust_start=True, scene_gate=True):
+              calibrate_endmembers=True, robust_start=True, scene_gate=True, stages=STAGES):
     """Fit an engine to the scene (see module doc). Returns (engine, context dict).
 
     With ``calibrate_endmembers=False`` the engine keeps the initial endmembers
@@ -144,7 +144,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
                         supervised=supervised, mixing=mixing,
-                        scale_std=0.0 if robust is None else robust["scale_std"])
+                        scale_std=0.0 if robust is None else robust["scale_std"], stages=stages)
     if scene_gate and supervised is None:  # with a reference, the supervised gate is the better judge
         from .engine import scene_validate
 
@@ -181,6 +181,7 @@ def engine_from_checkpoint(path: str, n_bands: int, wl, device) -> Engine:
         cfg = EngineConfig.from_dict(meta["config"])
         eng = Engine(n_bands, ck["E"], meta["names"], cfg, float(meta["scale"]), device)
         eng.load_state(ck["state"])
+        eng.trained = [st for st in meta.get("stages", STAGES) if st in STAGES]  # older checkpoints: all
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise UnmixError(f"not a valid DiffUnmix checkpoint (model does not match its config): {path}") from exc
     return eng
@@ -190,7 +191,7 @@ def checkpoint_payload(engine: Engine, bands, wl, ctx: dict) -> dict:
     meta = {"bands": engine.B, "band_indices": [int(b) for b in bands],
             "wavelengths_nm": None if wl is None else [float(w) for w in wl],
             "names": list(engine.names), "scale": engine.scale, "config": engine.cfg.to_dict(),
-            "noise_sigma": [float(s) for s in ctx.get("noise_sigma", [])]}
+            "noise_sigma": [float(s) for s in ctx.get("noise_sigma", [])], "stages": list(engine.trained)}
     return {"meta": meta, "E": engine.E, "state": engine.state()}
 
 
@@ -293,15 +294,32 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
     return result
 
 
-def train_model(input_path, model_path, opts, progress=None, reference_abundances=None):
-    """Fit the engine to a raster and save it as a checkpoint (``python -m core train``)."""
+def train_model(input_path, model_path, opts, progress=None, reference_abundances=None, stages=STAGES,
+                resume=None):
+    """Fit the engine to a raster and save it as a checkpoint (``python -m core train``).
+
+    Args:
+        stages: the networks to fit (of :data:`core.engine.STAGES`), in order; by default all.
+        resume: a checkpoint to go on from (same bands): its endmembers, mixing model and
+            fitted networks are kept, the ``stages`` are fitted (further) on this raster.
+            Fitting a later stage without an earlier one needs it.
+    """
     from .pipeline import check_outputs, open_input
     from .progress import ensure
 
     prog = ensure(progress)
     opts.validate()
-    check_outputs([model_path], [input_path, opts.library, reference_abundances])
+    stages = [st for st in STAGES if st in set(stages)]
+    if not stages:
+        raise UnmixError(f"no stage to fit (choose from {', '.join(STAGES)})")
+    if resume is None and stages[0] != STAGES[0]:
+        raise UnmixError(f"fitting {stages[0]} without {STAGES[0]} needs a checkpoint to resume from "
+                         f"(--resume), one whose HybridSTU is fitted")
+    check_outputs([model_path], [input_path, opts.library, reference_abundances, resume])
     info, bands, wl, fwhm = open_input(input_path, opts.bands)
+    if resume is not None:
+        return _resume_training(input_path, model_path, opts, prog, info, bands, wl, fwhm, stages, resume,
+                                reference_abundances)
     supervised = None
     with RasterReader(input_path, bands=bands) as reader:
         if reference_abundances:
@@ -316,7 +334,58 @@ def train_model(input_path, model_path, opts, progress=None, reference_abundance
                 raise UnmixError(f"{opts.endmembers} endmembers requested but the reference abundances have "
                                  f"{A_ref.shape[0]} bands")
             supervised = (np.nan_to_num(cube), np.nan_to_num(A_ref))
-        engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=supervised)
+        engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=supervised,
+                                stages=stages)
+    prog.check()
+    save_checkpoint(model_path, checkpoint_payload(engine, bands, wl, ctx))
+    prog.set_progress(100)
+    return engine, ctx
+
+
+def _resume_training(input_path, model_path, opts, prog, info, bands, wl, fwhm, stages, resume,
+                     reference_abundances):
+    """``train --resume``: load the checkpoint, fit ``stages`` on this raster, gate, save."""
+    from .engine import scene_validate
+
+    if reference_abundances:
+        raise UnmixError("supervised fitting (reference abundances) starts from scratch: drop --resume")
+    t0 = time.perf_counter()
+    device = pick_device(opts.device)
+    set_threads()
+    engine = engine_from_checkpoint(resume, len(bands), wl, device)
+    if opts.endmembers and opts.endmembers != engine.P:
+        raise UnmixError(f"the checkpoint has {engine.P} endmembers, not the {opts.endmembers} requested")
+    missing = [st for st in STAGES[:STAGES.index(stages[0])] if st not in engine.trained]
+    if missing:
+        raise UnmixError(f"the checkpoint's {', '.join(missing)} is not fitted yet: fit it first "
+                         f"(--stage {missing[0]})")
+    meta = load_checkpoint(resume)["meta"]
+    sigma = np.asarray(meta.get("noise_sigma") or [], np.float64)
+    lib = load_library_for(opts.library, wl, fwhm, len(bands))
+    with RasterReader(input_path, bands=bands) as reader:
+        cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)
+        if sigma.size != len(bands):
+            from .robust import noise_sigma
+
+            got = [c[:, v].T for c, v in cubes if v.any()]
+            if not got:
+                raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
+            sigma = noise_sigma(np.concatenate(got))
+        prog.info(f"resuming from {os.path.basename(resume)} (fitted: {', '.join(engine.trained)}); "
+                  f"fitting {', '.join(stages)}")
+        cfg = EngineConfig.preset(opts.quality)
+        fit_engine(None, engine.E, engine.names, sigma, cfg, device, seed=opts.seed,
+                   library=None if lib is None else lib.spectra, progress=prog.sub(0, 90), engine=engine,
+                   stages=stages)
+        sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=opts.seed)
+        if sure is not None:
+            prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
+            engine.validation = {**(engine.validation or {}), "scene_sure": sure,
+                                 "use_correction": sure["use_correction"],
+                                 "use_refinement": sure["use_refinement"]}
+    ctx = {"p": engine.P, "noise_sigma": sigma, "validation": engine.validation, "device": str(device),
+           "timings": {"fitting_s": time.perf_counter() - t0}}
+    prog.check()
     save_checkpoint(model_path, checkpoint_payload(engine, bands, wl, ctx))
     prog.set_progress(100)
     return engine, ctx

@@ -848,54 +848,94 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>TrainAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="32"/>
+        <location filename="../plugin/algorithms/train.py" line="46"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="39"/>
+        <location filename="../plugin/algorithms/train.py" line="53"/>
         <source>Reference abundances (optional)</source>
         <translation>Referenzabundanzen (optional)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="46"/>
+        <location filename="../plugin/algorithms/train.py" line="74"/>
         <source>Model file</source>
         <translation>Modelldatei</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="59"/>
+        <location filename="../plugin/algorithms/train.py" line="87"/>
         <source>Train unmixing model</source>
         <translation>Entmischungsmodell trainieren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="62"/>
+        <location filename="../plugin/algorithms/train.py" line="90"/>
         <source>hyperspectral,unmixing,training,model,diffusion,checkpoint</source>
         <translation>hyperspektral,Entmischung,Training,Modell,Diffusion,Checkpoint</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="74"/>
+        <location filename="../plugin/algorithms/train.py" line="107"/>
         <source>DiffUnmix models (*.pt)</source>
         <translation>DiffUnmix-Modelle (*.pt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="25"/>
+        <location filename="../plugin/algorithms/train.py" line="39"/>
         <source>Fits the deep engine (HybridSTU and the abundance and endmember diffusion models) to a raster and saves it as a model file, to be applied to other rasters of the same sensor with &apos;Apply unmixing model&apos;. Semi-blind by default; supervised when reference abundances are given. Needs PyTorch; takes minutes on a CPU.</source>
         <translation>Passt die Deep-Learning-Engine (HybridSTU sowie die Diffusionsmodelle für Abundanzen und Endmember) an ein Raster an und speichert sie als Modelldatei, die mit „Entmischungsmodell anwenden“ auf andere Raster desselben Sensors angewendet werden kann. Standardmäßig halbblind; überwacht, wenn Referenzabundanzen angegeben sind. Benötigt PyTorch; dauert auf einem Prozessor einige Minuten.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="32"/>
+        <location filename="../plugin/algorithms/train.py" line="46"/>
         <source>How many materials the model separates. 0: estimated from the data (HySime), or the band count of the reference abundances when given.</source>
         <translation>Wie viele Materialien das Modell trennt. 0: aus den Daten geschätzt (HySime) oder die Bandanzahl der Referenzabundanzen, falls angegeben.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="39"/>
+        <location filename="../plugin/algorithms/train.py" line="53"/>
         <source>Optional raster of known abundances on the input&apos;s grid (one band per endmember): supervised training.</source>
         <translation>Optionales Raster bekannter Abundanzen im Raster der Eingabe (ein Band pro Endmember): überwachtes Training.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="46"/>
+        <location filename="../plugin/algorithms/train.py" line="74"/>
         <source>The fitted model (.pt): weights, endmembers, band count and wavelengths. Holds tensors and plain settings only.</source>
         <translation>Das angepasste Modell (.pt): Gewichte, Endmember, Bandanzahl und Wellenlängen. Enthält nur Tensoren und einfache Einstellungen.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <source>All three networks, in order</source>
+        <translation>Alle drei Netze, der Reihe nach</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <source>HybridSTU only</source>
+        <translation>Nur HybridSTU</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <source>Abundance diffusion only (needs a model to resume)</source>
+        <translation>Nur Anteils-Diffusion (braucht ein Modell zum Fortsetzen)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <source>Endmember diffusion only (needs a model to resume)</source>
+        <translation>Nur Endmember-Diffusion (braucht ein Modell zum Fortsetzen)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="60"/>
+        <source>Networks to fit</source>
+        <translation>Anzupassende Netze</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="60"/>
+        <source>All three (default), or one: fit the engine stage by stage, e.g. HybridSTU first, then the abundance diffusion with the first model as the model to resume.</source>
+        <translation>Alle drei (Standard) oder eines: die Engine Stufe für Stufe anpassen, z. B. zuerst HybridSTU, dann die Anteils-Diffusion mit dem ersten Modell als fortzusetzendem Modell.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="67"/>
+        <source>Model to resume (optional)</source>
+        <translation>Fortzusetzendes Modell (optional)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/train.py" line="67"/>
+        <source>A model file (.pt) to go on from (same bands): its endmembers and fitted networks are kept, the chosen networks are fitted (further) on this raster.</source>
+        <translation>Eine Modelldatei (.pt), von der aus weitergearbeitet wird (gleiche Bänder): ihre Endmember und angepassten Netze bleiben erhalten, die gewählten Netze werden auf diesem Raster (weiter) angepasst.</translation>
     </message>
 </context>
 <context>

@@ -5,6 +5,8 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterRasterLayer,
 )
@@ -20,7 +22,19 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
     INPUT = "INPUT"
     ENDMEMBERS = "ENDMEMBERS"
     REFERENCE_ABUNDANCES = "REFERENCE_ABUNDANCES"
+    STAGE = "STAGE"
+    RESUME = "RESUME"
     OUTPUT = "OUTPUT"
+    #: (engine stages, label) of the STAGE enum, in option order
+    STAGES = (
+        (("hybridstu", "abundance-diffusion", "endmember-diffusion"),
+         QT_TRANSLATE_NOOP("TrainAlgorithm", "All three networks, in order")),
+        (("hybridstu",), QT_TRANSLATE_NOOP("TrainAlgorithm", "HybridSTU only")),
+        (("abundance-diffusion",),
+         QT_TRANSLATE_NOOP("TrainAlgorithm", "Abundance diffusion only (needs a model to resume)")),
+        (("endmember-diffusion",),
+         QT_TRANSLATE_NOOP("TrainAlgorithm", "Endmember diffusion only (needs a model to resume)")),
+    )
     RASTER_INPUTS = (INPUT, REFERENCE_ABUNDANCES)
     SUMMARY = QT_TRANSLATE_NOOP(
         "TrainAlgorithm",
@@ -42,6 +56,20 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
                 "TrainAlgorithm",
                 "Optional raster of known abundances on the input's grid (one band per endmember): "
                 "supervised training."),
+        ),
+        STAGE: (
+            QT_TRANSLATE_NOOP("TrainAlgorithm", "Networks to fit"),
+            QT_TRANSLATE_NOOP(
+                "TrainAlgorithm",
+                "All three (default), or one: fit the engine stage by stage, e.g. HybridSTU first, then the "
+                "abundance diffusion with the first model as the model to resume."),
+        ),
+        RESUME: (
+            QT_TRANSLATE_NOOP("TrainAlgorithm", "Model to resume (optional)"),
+            QT_TRANSLATE_NOOP(
+                "TrainAlgorithm",
+                "A model file (.pt) to go on from (same bands): its endmembers and fitted networks are kept, "
+                "the chosen networks are fitted (further) on this raster."),
         ),
         OUTPUT: (
             QT_TRANSLATE_NOOP("TrainAlgorithm", "Model file"),
@@ -67,6 +95,11 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
         self.add(QgsProcessingParameterRasterLayer(self.REFERENCE_ABUNDANCES, self.label(self.REFERENCE_ABUNDANCES),
                                                    optional=True))
         self.add_quality()
+        self.add(QgsProcessingParameterEnum(self.STAGE, self.label(self.STAGE),
+                                            options=[self.tr(t) for _, t in self.STAGES], defaultValue=0),
+                 advanced=True)
+        self.add(QgsProcessingParameterFile(self.RESUME, self.label(self.RESUME), extension="pt", optional=True),
+                 advanced=True)
         self.add_library()
         self.add_bands()
         self.add_device()
@@ -80,12 +113,16 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
         self.require_torch()
         from ...core.pipeline import UnmixOptions
 
+        stages = self.enum_value(parameters, self.STAGE, context, self.STAGES)
+        resume = self.file_param(parameters, self.RESUME, context)
+
         def train(input_path, model_path, opts, progress, reference):  # the import needs torch: inside run_core
             from ...core.engine_run import train_model
             from ...core.pipeline import engine_turn
 
             with engine_turn(progress):  # one full-engine run at a time in this process
-                return train_model(input_path, model_path, opts, progress, reference)
+                return train_model(input_path, model_path, opts, progress, reference, stages=stages,
+                                   resume=resume)
 
         options = UnmixOptions(
             endmembers=self.parameterAsInt(parameters, self.ENDMEMBERS, context),

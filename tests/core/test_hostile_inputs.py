@@ -709,3 +709,33 @@ def test_two_bands_are_refused_with_the_reason(spectra, tmp_path, capsys):
     write_scene(path, spectra[1], 6, 5)
     refused(["unmix", path, "--bands", "1,2", "--method", "vca-fcls", "--out", tmp_path / "o", "-q"], capsys,
             "only 2 usable band(s) selected; unmixing needs at least 3")
+
+
+def test_train_one_stage_at_a_time_resuming_from_the_checkpoint(scene, tmp_path, capsys, tiny_engine):
+    """train --stage hybridstu, then --stage abundance-diffusion --resume: the issue's staged workflow."""
+    from core.checkpoint import load_checkpoint
+
+    first, second = tmp_path / "h.pt", tmp_path / "h2.pt"
+    assert main(["train", str(scene[0]), "-p", "3", "--stage", "hybridstu", "--out", str(first), "-q"]) == 0
+    ck = load_checkpoint(str(first))
+    assert ck["meta"]["stages"] == ["hybridstu"]
+    assert ck["meta"]["config"]["refine"]["steps_2d"] == 0  # no untrained refinement is ever applied
+    assert main(["apply", str(scene[0]), "--model", str(first), "--out", str(tmp_path / "a1"), "-q"]) == 0
+    capsys.readouterr()
+    refused(["train", scene[0], "--stage", "abundance-diffusion", "--out", second, "-q"], capsys,
+            "needs a checkpoint to resume from")
+    refused(["train", scene[0], "--stage", "endmember-diffusion", "--resume", first, "--out", second, "-q"],
+            capsys, "the checkpoint's abundance-diffusion is not fitted yet")
+    refused(["train", scene[0], "--stage", "abundance-diffusion", "--resume", first, "--out", first, "-q"],
+            capsys, "an output would overwrite an input file")
+    assert main(["train", str(scene[0]), "--stage", "abundance-diffusion", "--resume", str(first),
+                 "--out", str(second), "-q"]) == 0
+    ck2 = load_checkpoint(str(second))
+    assert ck2["meta"]["stages"] == ["hybridstu", "abundance-diffusion"]
+    np.testing.assert_allclose(ck2["E"], ck["E"])  # the checkpoint's endmembers are kept
+    hybrid = [k for k in ck["state"]["hybrid"] if k != "correction"]
+    for k in hybrid:  # HybridSTU was not refitted
+        assert torch.equal(ck["state"]["hybrid"][k], ck2["state"]["hybrid"][k]), k
+    moved = [k for k in ck["state"]["unet2d"] if not torch.equal(ck["state"]["unet2d"][k], ck2["state"]["unet2d"][k])]
+    assert moved  # the abundance diffusion was
+    assert main(["apply", str(scene[0]), "--model", str(second), "--out", str(tmp_path / "a2"), "-q"]) == 0

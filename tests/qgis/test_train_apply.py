@@ -103,3 +103,18 @@ def test_unmix_refuses_uncertainty_for_vca_fcls(tiny_scene, tmp_path):
                                     "OUTPUT": str(tmp_path / "a.tif"), "OUTPUT_ENDMEMBERS": str(tmp_path / "e.csv"),
                                     "OUTPUT_UNCERTAINTY": str(tmp_path / "u.tif")})
     assert os.listdir(tmp_path) == []
+
+
+def test_train_one_stage_resuming_from_a_model(model, tiny_scene, tmp_path):
+    from diffunmix.core.checkpoint import load_checkpoint
+
+    with pytest.raises(QgsProcessingException, match="needs a checkpoint to resume from"):
+        run_alg("diffunmix:train", {"INPUT": tiny_scene["path"], "STAGE": 2, "OUTPUT": str(tmp_path / "x.pt")})
+    out = str(tmp_path / "resumed.pt")
+    result = run_alg("diffunmix:train", {"INPUT": tiny_scene["path"], "STAGE": 3, "RESUME": model["path"],
+                                         "QUALITY": 0, "OUTPUT": out})
+    assert result["OUTPUT"] == out and result["ENDMEMBER_NAMES"] == model["result"]["ENDMEMBER_NAMES"]
+    before, after = load_checkpoint(model["path"]), load_checkpoint(out)
+    assert after["meta"]["stages"] == ["hybridstu", "abundance-diffusion", "endmember-diffusion"]
+    np.testing.assert_allclose(after["E"], before["E"])
+    assert sorted(os.listdir(tmp_path)) == ["resumed.pt"]
