@@ -101,17 +101,40 @@ def load_checkpoint(path: str) -> dict[str, Any]:
     return {"meta": meta, "E": E, "state": state}
 
 
-def check_compatible(meta: dict, n_bands: int, wavelengths_nm, path: str, tol_nm: float = 1.0) -> None:
-    """Refuse a raster whose bands do not match the ones the model was trained on."""
+def check_compatible(meta: dict, n_bands: int, wavelengths_nm, path: str, tol_nm: float = 1.0,
+                     band_indices=None) -> None:
+    """Refuse a raster whose bands do not match the ones the model was trained on: by wavelength
+    when both sides have wavelengths, else by band number (``band_indices``, 0-based)."""
     if int(meta.get("bands", -1)) != int(n_bands):
         raise UnmixError(f"model {os.path.basename(path)} was trained on {meta.get('bands')} bands, "
                          f"the raster has {n_bands} (select the same bands with the band subset, --bands)")
     wl_model = meta.get("wavelengths_nm")
+    trained_on = meta.get("band_indices")
+    if (wl_model is None or wavelengths_nm is None) and band_indices is not None and trained_on is not None \
+            and [int(b) for b in trained_on] != [int(b) for b in band_indices]:
+        def ranges(idx):
+            return _band_ranges([int(b) + 1 for b in idx])
+
+        raise UnmixError(f"model {os.path.basename(path)} was trained on bands {ranges(trained_on)}, this "
+                         f"selection is bands {ranges(band_indices)}, and without wavelengths on both sides "
+                         f"the bands cannot be matched otherwise (select the same bands, --bands)")
     if wl_model is not None and wavelengths_nm is not None:
         diff = np.max(np.abs(np.asarray(wl_model, float) - np.asarray(wavelengths_nm, float)))
         if not np.isfinite(diff) or diff > tol_nm:
             raise UnmixError(f"model {os.path.basename(path)} was trained on other wavelengths "
                              f"(differ by up to {diff:.1f} nm)")
+
+
+def _band_ranges(numbers) -> str:
+    """[1, 2, 3, 7] → '1-3,7'."""
+    out, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            out.append(f"{start}-{n}" if n != start else f"{n}")
+            start = None
+    return ",".join(out)
 
 
 def _plain(o):

@@ -233,6 +233,14 @@ def _run_unmix(a, method: str, model=None, quality: str = "default", endmembers:
                 residual_path=os.path.join(a.out, "residual.tif") if a.residual else None,
                 uncertainty_path=os.path.join(a.out, "uncertainty.tif") if a.uncertainty else None,
                 progress=ConsoleProgress(quiet=a.quiet))
+    # OUTDIR holds the last run's result: an optional output an earlier run left there and this one
+    # did not write would be taken for part of it
+    for name, wanted in (("residual.tif", a.residual), ("uncertainty.tif", a.uncertainty)):
+        stale = os.path.join(a.out, name)
+        if not wanted and os.path.exists(stale):
+            for path in (stale, stale + ".aux.xml"):
+                if os.path.exists(path):
+                    os.remove(path)
     print(f"{res.p} endmembers ({', '.join(res.names)}) → {a.out}")
     return 0
 

@@ -428,7 +428,11 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
         fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, part("abundance-diffusion"),
                    batches=batches)
         eng.refine_cfg.steps_2d = preset.steps_2d  # (re)fitted: the gate decides afresh
-    eng.trained = sorted(set(eng.trained) | set(stages), key=STAGES.index)
+    if "endmember-diffusion" in stages and fc.unet1d_iters > 0:
+        eng.refine_cfg.steps_1d = preset.steps_1d
+    # a stage counts as fitted only if it trained (the fast and default presets skip the endmember diffusion)
+    fitted = [st for st in stages if st != "endmember-diffusion" or fc.unet1d_iters > 0]
+    eng.trained = sorted(set(eng.trained) | set(fitted), key=STAGES.index)
     if "abundance-diffusion" not in eng.trained:
         eng.refine_cfg.steps_2d = 0  # an untrained refinement would only add noise
     if "endmember-diffusion" not in eng.trained:
@@ -441,6 +445,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     if "endmember-diffusion" in stages:
         if fc.unet1d_iters > 0:
             prog.info("fitting the endmember diffusion (ResUNet1D)")
+        else:
+            prog.info("the endmember diffusion is off at this quality (fitted at 'best' only)")
         lib_n = None
         if library is not None and len(library):
             lib_n = library / np.clip(library.mean(axis=1, keepdims=True), 1e-12, None) * 1.0

@@ -139,6 +139,14 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
                 names, lib_match, angles = library_names(E0, lib)
     if robust is None:  # the robust start estimates the noise on its windows; otherwise from the sample
         sigma = noise_sigma(Y)
+    if supervised is not None:
+        # the reference abundances fix the endmembers and their order: the spectra that explain the
+        # scene with them (least squares), band k of the reference being endmember k
+        cube, A_ref = supervised
+        ok = cube.any(axis=0) & (A_ref.sum(axis=0) > 0.5)  # nodata arrives as zeros (spectrum or abundances)
+        E0 = Engine.endmembers_from_abundances(cube[:, ok].T, A_ref[:, ok].T)
+        names, lib_match, angles = library_names(E0, lib)
+        prog.info("supervised: endmembers from the reference abundances (least squares), in their band order")
     t_est = time.perf_counter() - t0
     cfg = EngineConfig.preset(opts.quality)
     engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
@@ -173,10 +181,10 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
     return engine, ctx
 
 
-def engine_from_checkpoint(path: str, n_bands: int, wl, device) -> Engine:
+def engine_from_checkpoint(path: str, n_bands: int, wl, device, bands=None) -> Engine:
     ck = load_checkpoint(path)
     meta = ck["meta"]
-    check_compatible(meta, n_bands, wl, path)
+    check_compatible(meta, n_bands, wl, path, band_indices=bands)
     try:
         cfg = EngineConfig.from_dict(meta["config"])
         eng = Engine(n_bands, ck["E"], meta["names"], cfg, float(meta["scale"]), device)
@@ -220,7 +228,7 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
             if opts.model:
                 device = pick_device(opts.device)
                 set_threads()
-                engine = engine_from_checkpoint(opts.model, len(bands), wl, device)
+                engine = engine_from_checkpoint(opts.model, len(bands), wl, device, bands=bands)
                 if opts.endmembers and opts.endmembers != engine.P:
                     raise UnmixError(f"the saved model has {engine.P} endmembers, not the {opts.endmembers} "
                                      f"requested: leave the number of endmembers at 0 (or {engine.P})")
@@ -233,6 +241,9 @@ def run_full(input_path, abundances_path, endmembers_path, opts, plot_path, repo
             else:
                 engine, ctx = fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader)
             P = engine.P
+            if uncertainty_path and opts.uncertainty > 0 and "abundance-diffusion" not in engine.trained:
+                raise UnmixError("the abundance uncertainty samples the abundance diffusion, which this model "
+                                 "has not fitted (train it with --stage abundance-diffusion --resume)")
             t1 = time.perf_counter()
             geo = info.georef()
             writers.append((RasterWriter(staged.path("A"), info.width, info.height, P, band_names=engine.names,
@@ -352,13 +363,16 @@ def _resume_training(input_path, model_path, opts, prog, info, bands, wl, fwhm, 
     t0 = time.perf_counter()
     device = pick_device(opts.device)
     set_threads()
-    engine = engine_from_checkpoint(resume, len(bands), wl, device)
+    engine = engine_from_checkpoint(resume, len(bands), wl, device, bands=bands)
     if opts.endmembers and opts.endmembers != engine.P:
         raise UnmixError(f"the checkpoint has {engine.P} endmembers, not the {opts.endmembers} requested")
     missing = [st for st in STAGES[:STAGES.index(stages[0])] if st not in engine.trained]
     if missing:
         raise UnmixError(f"the checkpoint's {', '.join(missing)} is not fitted yet: fit it first "
                          f"(--stage {missing[0]})")
+    if stages == ["endmember-diffusion"] and not EngineConfig.preset(opts.quality).fit.get("unet1d_iters", 0):
+        raise UnmixError(f"the endmember diffusion is fitted at quality 'best' only (it is off at "
+                         f"'{opts.quality}'): add --quality best")
     meta = load_checkpoint(resume)["meta"]
     sigma = np.asarray(meta.get("noise_sigma") or [], np.float64)
     lib = load_library_for(opts.library, wl, fwhm, len(bands))
@@ -383,6 +397,9 @@ def _resume_training(input_path, model_path, opts, prog, info, bands, wl, fwhm, 
             engine.validation = {**(engine.validation or {}), "scene_sure": sure,
                                  "use_correction": sure["use_correction"],
                                  "use_refinement": sure["use_refinement"]}
+        if "endmember-diffusion" in stages and engine.refine_cfg.calibrate:
+            prog.info("calibrating the endmembers")  # what the endmember diffusion is for
+            calibrate(engine, reader, lib, progress=prog, generator=seed_everything(opts.seed))
     ctx = {"p": engine.P, "noise_sigma": sigma, "validation": engine.validation, "device": str(device),
            "timings": {"fitting_s": time.perf_counter() - t0}}
     prog.check()

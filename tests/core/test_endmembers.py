@@ -179,6 +179,11 @@ def test_library_names_leave_far_endmembers_unmatched():
     assert names[1] == "EM2 (unmatched)" and angles[1] > LIBRARY_MATCH_MAX_RAD
     np.testing.assert_allclose(match[0], lib_spectra[0])
     assert np.all(np.isnan(match[1]))  # not drawn as a "matched" library line
+    # an unmatched endmember whose closest spectrum another one matched does not number the match
+    names, _, _ = library_names(np.stack([E[1], lib_spectra[0] * 0.8]), lib)
+    assert names == ["EM1 (unmatched)", "rising"]
+    names, _, _ = library_names(np.stack([lib_spectra[0], lib_spectra[0] * 2.0]), lib)
+    assert names == ["rising", "rising (2)"]
 
 
 def test_automatic_endmember_count_warns_when_hysime_cannot_be_trusted():

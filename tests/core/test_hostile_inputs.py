@@ -130,6 +130,7 @@ def save_model(path, E, names):
     for p in eng.unet2d.parameters():  # a non-trivial refinement (the residual head starts at zero)
         torch.nn.init.normal_(p, 0.0, 0.02)
     assert eng.refine_cfg.steps_2d > 0 and float(eng.hybrid.correction) == 1.0
+    eng.trained = ["hybridstu", "abundance-diffusion"]  # stands for a fitted model (the 'fast' stages)
     save_checkpoint(str(path), checkpoint_payload(eng, list(range(E.shape[1])), WL, {}))
     return str(path)
 
@@ -739,3 +740,48 @@ def test_train_one_stage_at_a_time_resuming_from_the_checkpoint(scene, tmp_path,
     moved = [k for k in ck["state"]["unet2d"] if not torch.equal(ck["state"]["unet2d"][k], ck2["state"]["unet2d"][k])]
     assert moved  # the abundance diffusion was
     assert main(["apply", str(scene[0]), "--model", str(second), "--out", str(tmp_path / "a2"), "-q"]) == 0
+    capsys.readouterr()
+    refused(["apply", scene[0], "--model", first, "--uncertainty", "3", "--out", tmp_path / "u", "-q"], capsys,
+            "which this model has not fitted")
+    refused(["train", scene[0], "--stage", "endmember-diffusion", "--resume", second, "--out", tmp_path / "c.pt",
+             "-q"], capsys, "the endmember diffusion is fitted at quality 'best' only")
+
+
+def test_supervised_training_keeps_the_reference_order(spectra, tmp_path, capsys, tiny_engine):
+    """Band k of the reference abundances is endmember k of the model, whatever order VCA finds."""
+    from core.checkpoint import load_checkpoint
+    from core.metrics import sad_matrix
+    from testutil import make_mixture_raster
+
+    names, E = spectra
+    scene_path = tmp_path / "s.tif"
+    A = write_scene(scene_path, E, 24, 24, seed=3)
+    for order in ([2, 0, 1], [1, 2, 0]):
+        ref = tmp_path / f"ref{order[0]}.tif"
+        make_mixture_raster(ref, np.eye(3), A[order])  # the truth, in another band order
+        model = tmp_path / f"m{order[0]}.pt"
+        assert main(["train", str(scene_path), "--reference-abundances", str(ref), "--out", str(model), "-q"]) == 0
+        got = load_checkpoint(str(model))["E"]
+        assert np.all(np.diag(sad_matrix(E[order], got)) < 0.02), np.diag(sad_matrix(E[order], got))
+
+
+def test_apply_without_wavelengths_checks_the_band_numbers(spectra, model, tmp_path, capsys):
+    names, E = spectra
+    wide = np.concatenate([E, E[:, :5]], axis=1)  # 25 bands, no wavelengths
+    path = tmp_path / "nowl.tif"
+    from testutil import make_mixture_raster
+
+    make_mixture_raster(path, wide, abundances(8, 8))
+    assert main(["apply", str(path), "--model", model, "--bands", "1-20", "--out", str(tmp_path / "ok"), "-q"]) == 0
+    capsys.readouterr()
+    refused(["apply", path, "--model", model, "--bands", "6-25", "--out", tmp_path / "no", "-q"], capsys,
+            "was trained on bands 1-20, this selection is bands 6-25")
+
+
+def test_a_rerun_into_a_folder_removes_optional_outputs_it_did_not_write(scene, tmp_path):
+    out = tmp_path / "r"
+    assert main(["unmix", str(scene[0]), "-p", "3", "--method", "vca-fcls", "--residual", "--out", str(out),
+                 "-q"]) == 0
+    assert (out / "residual.tif").exists()
+    assert main(["unmix", str(scene[0]), "-p", "3", "--method", "vca-fcls", "--out", str(out), "-q"]) == 0
+    assert not (out / "residual.tif").exists()
