@@ -248,12 +248,18 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
                              f"{A_ref.shape[0]}: each reference endmember needs an estimate to be matched to")
         mask = mask & v2
     if endmembers:
-        E_est = read_library(endmembers).spectra
+        le = read_library(endmembers)
+        E_est = le.spectra
     if reference_endmembers:
         lr = read_library(reference_endmembers)
         E_ref, names = lr.spectra, list(lr.names)
         if E_est.shape[1] != E_ref.shape[1]:
-            raise UnmixError("estimated and reference endmembers have different band counts")
+            if le.wavelengths_nm is None or lr.wavelengths_nm is None:
+                raise UnmixError("estimated and reference endmembers have different band counts, and no "
+                                 "wavelengths to match them by")
+            from .library import resample
+
+            E_ref = resample(lr, le.wavelengths_nm).spectra  # e.g. a result without the bbl-flagged bands
     if input_path:
         from .raster import band_subset, read_info
 

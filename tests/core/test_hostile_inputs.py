@@ -785,3 +785,17 @@ def test_a_rerun_into_a_folder_removes_optional_outputs_it_did_not_write(scene, 
     assert (out / "residual.tif").exists()
     assert main(["unmix", str(scene[0]), "-p", "3", "--method", "vca-fcls", "--out", str(out), "-q"]) == 0
     assert not (out / "residual.tif").exists()
+
+
+def test_evaluate_matches_endmembers_of_other_bands_by_wavelength(spectra, tmp_path):
+    """A result without the bad bands (18 of 20) scored against a 20-band reference."""
+    from core.tasks import evaluate_files
+
+    names, E = spectra
+    ref, est = tmp_path / "ref.csv", tmp_path / "est.csv"
+    np.savetxt(ref, np.column_stack([WL, E.T]), delimiter=",", header="wavelength_nm,a,b,c", comments="")
+    keep = np.r_[0:8, 10:20]
+    np.savetxt(est, np.column_stack([WL[keep], E[::-1, keep].T]), delimiter=",", header="wavelength_nm,x,y,z",
+               comments="")
+    scores = evaluate_files(endmembers=str(est), reference_endmembers=str(ref))
+    assert scores["sad_mean_rad"] < 1e-6  # same spectra, found through the wavelengths (and in another order)
