@@ -145,7 +145,13 @@ class ResultGroup:
 
     def get(self, project: QgsProject) -> QgsLayerTreeGroup:
         if self._group is None or sip.isdeleted(self._group) or self._group.parent() is None:
-            self._group = project.layerTreeRoot().insertGroup(0, self.name)
+            root = project.layerTreeRoot()
+            taken = {c.name() for c in root.children() if isinstance(c, QgsLayerTreeGroup)}
+            name, k = self.name, 1
+            while name in taken:  # a batch over files of one name, or a rerun: "scene (2)", "scene (3)"…
+                k += 1
+                name = f"{self.name} ({k})"
+            self._group = root.insertGroup(0, name)
         return self._group
 
 

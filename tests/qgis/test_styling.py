@@ -175,9 +175,8 @@ def test_a_second_run_into_the_same_file_leaves_the_first_group_whole(library_sc
         processing.runAndLoadResults("diffunmix:fcls", {
             "INPUT": scene_layer.id(), "ENDMEMBERS_CSV": library_scene["paths"]["endmembers"], "OUTPUT": out},
             feedback=RecordingFeedback())
-    groups = [g for g in qgis_new_project.layerTreeRoot().children()
-              if isinstance(g, QgsLayerTreeGroup) and g.name() == "Test scene"]
-    assert len(groups) == 2
+    groups = [g for g in qgis_new_project.layerTreeRoot().children() if isinstance(g, QgsLayerTreeGroup)]
+    assert [g.name() for g in groups] == ["Test scene (2)", "Test scene"]  # newest on top, told apart
     for g in groups:  # three endmember layers in each, band 1..3
         layers = [node.layer() for node in g.findLayers()]
         assert [lyr.renderer().band() for lyr in layers] == [1, 2, 3]
