@@ -241,6 +241,10 @@ class Engine:
         """``linear`` (FCLS) or ``scaled`` (NNLS normalised to sum one), see :mod:`core.robust`."""
         return "scaled" if float(self.hybrid.scaled) > 0 else "linear"
 
+    def noise_sigma(self) -> np.ndarray:
+        """The per-band noise std (B,) in data units the prior was set with (:meth:`set_prior`)."""
+        return self.hybrid.noise.detach().cpu().double().numpy() * self.scale
+
     def set_prior(self, mixing: str, noise_sigma) -> None:
         """Mixing model and the per-band noise std (data units) of the prior's bilateral filter."""
         self.hybrid.scaled.fill_(1.0 if mixing == SCALED else 0.0)

@@ -103,6 +103,18 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
     return engine.E, engine.names, match, angles
 
 
+def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
+    """Keep a learned stage only if it lowers the SURE on the scene's own windows
+    (:func:`core.engine.scene_validate`); the decisions go into ``engine.validation``."""
+    from .engine import scene_validate
+
+    sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=seed)
+    if sure is not None:
+        prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
+        engine.validation = {**(engine.validation or {}), "scene_sure": sure,
+                             "use_correction": sure["use_correction"], "use_refinement": sure["use_refinement"]}
+
+
 def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=None,
               calibrate_endmembers=True, robust_start=True, scene_gate=True, stages=STAGES):
     """Fit an engine to the scene (see module doc). Returns (engine, context dict).
@@ -154,14 +166,7 @@ def fit_scene(input_path, opts, prog, info, bands, wl, fwhm, reader, supervised=
                         supervised=supervised, mixing=mixing,
                         scale_std=0.0 if robust is None else robust["scale_std"], stages=stages)
     if scene_gate and supervised is None:  # with a reference, the supervised gate is the better judge
-        from .engine import scene_validate
-
-        sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=opts.seed)
-        if sure is not None:
-            prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
-            engine.validation = {**(engine.validation or {}), "scene_sure": sure,
-                                 "use_correction": sure["use_correction"],
-                                 "use_refinement": sure["use_refinement"]}
+        gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
     lib_match2, angles2 = lib_match, angles
     if calibrate_endmembers and engine.refine_cfg.calibrate:
@@ -356,8 +361,6 @@ def train_model(input_path, model_path, opts, progress=None, reference_abundance
 def _resume_training(input_path, model_path, opts, prog, info, bands, wl, fwhm, stages, resume,
                      reference_abundances):
     """``train --resume``: load the checkpoint, fit ``stages`` on this raster, gate, save."""
-    from .engine import scene_validate
-
     if reference_abundances:
         raise UnmixError("supervised fitting (reference abundances) starts from scratch: drop --resume")
     t0 = time.perf_counter()
@@ -373,30 +376,17 @@ def _resume_training(input_path, model_path, opts, prog, info, bands, wl, fwhm, 
     if stages == ["endmember-diffusion"] and not EngineConfig.preset(opts.quality).fit.get("unet1d_iters", 0):
         raise UnmixError(f"the endmember diffusion is fitted at quality 'best' only (it is off at "
                          f"'{opts.quality}'): add --quality best")
-    meta = load_checkpoint(resume)["meta"]
-    sigma = np.asarray(meta.get("noise_sigma") or [], np.float64)
+    sigma = engine.noise_sigma()  # the fit's noise estimate, kept in the prior's state
     lib = load_library_for(opts.library, wl, fwhm, len(bands))
     with RasterReader(input_path, bands=bands) as reader:
         cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)
-        if sigma.size != len(bands):
-            from .robust import noise_sigma
-
-            got = [c[:, v].T for c, v in cubes if v.any()]
-            if not got:
-                raise UnmixError(f"input raster has no valid pixels (all nodata or NaN): {input_path}")
-            sigma = noise_sigma(np.concatenate(got))
         prog.info(f"resuming from {os.path.basename(resume)} (fitted: {', '.join(engine.trained)}); "
                   f"fitting {', '.join(stages)}")
         cfg = EngineConfig.preset(opts.quality)
         fit_engine(None, engine.E, engine.names, sigma, cfg, device, seed=opts.seed,
                    library=None if lib is None else lib.spectra, progress=prog.sub(0, 90), engine=engine,
                    stages=stages)
-        sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=opts.seed)
-        if sure is not None:
-            prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
-            engine.validation = {**(engine.validation or {}), "scene_sure": sure,
-                                 "use_correction": sure["use_correction"],
-                                 "use_refinement": sure["use_refinement"]}
+        gate_on_scene(engine, cubes, sigma, opts.seed, prog)
         if "endmember-diffusion" in stages and engine.refine_cfg.calibrate:
             prog.info("calibrating the endmembers")  # what the endmember diffusion is for
             calibrate(engine, reader, lib, progress=prog, generator=seed_everything(opts.seed))
