@@ -315,7 +315,7 @@ def _library(lib_spectra: np.ndarray, n_bands: int) -> tuple[np.ndarray, np.ndar
 
 
 def name_endmembers(
-    E: np.ndarray, lib_spectra: np.ndarray, lib_names: Sequence[str]
+    E: np.ndarray, lib_spectra: np.ndarray, lib_names: Sequence[str], max_angle: float | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Name each endmember after its closest library spectrum (spectral angle).
 
@@ -324,9 +324,11 @@ def name_endmembers(
         lib_spectra: Library ``(K, B)`` resampled to the same bands; spectra
             with non-finite values or zero norm are skipped.
         lib_names: ``K`` names.
+        max_angle: an endmember farther (rad) from every spectrum is named
+            ``EMi (unmatched)``; None: always the closest.
 
     Returns:
-        ``names`` (P strings; repeats get ``' (2)'``, ``' (3)'``…),
+        ``names`` (P strings; repeats among the matched get ``' (2)'``, ``' (3)'``…),
         ``lib_indices (P,)`` int64 and ``angles_rad (P,)`` float64.
 
     Raises:
@@ -345,7 +347,10 @@ def name_endmembers(
     angles = ang[np.arange(E.shape[0]), idx]
     names: list[str] = []
     seen: dict[str, int] = {}
-    for i in idx:
+    for k, i in enumerate(idx):
+        if max_angle is not None and not angles[k] <= max_angle:
+            names.append(f"EM{k + 1} (unmatched)")
+            continue
         base = str(lib_names[i])
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base} ({seen[base]})")

@@ -346,19 +346,9 @@ def library_names(E: np.ndarray, lib) -> tuple:
         return [f"EM{i + 1}" for i in range(len(E))], None, None
     from .endmembers import name_endmembers
 
-    _, lidx, ang = name_endmembers(E, lib.spectra, lib.names)
-    ang = np.asarray(ang, np.float64)
+    names, lidx, ang = name_endmembers(E, lib.spectra, lib.names, max_angle=LIBRARY_MATCH_MAX_RAD)
     match = np.array(lib.spectra[np.asarray(lidx)], np.float64)
-    far = ~(ang <= LIBRARY_MATCH_MAX_RAD)
-    names, seen = [], {}
-    for i, j in enumerate(lidx):
-        if far[i]:
-            names.append(f"EM{i + 1} (unmatched)")
-            continue
-        base = str(lib.names[int(j)])  # repeats among the matched ones get " (2)", " (3)"…
-        seen[base] = seen.get(base, 0) + 1
-        names.append(base if seen[base] == 1 else f"{base} ({seen[base]})")
-    match[far] = np.nan
+    match[~(ang <= LIBRARY_MATCH_MAX_RAD)] = np.nan
     return names, match, ang
 
 
