@@ -289,9 +289,9 @@ class AbundanceStyler(QgsProcessingLayerPostProcessorInterface):
         self.layers = []
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802
-        if not isinstance(layer, QgsRasterLayer):
+        project = _raster_project(layer, context)
+        if project is None:
             return
-        project = layer.project() or context.project() or QgsProject.instance()
         group, layers, rgb_layer = add_abundance_group(layer, project, self.names, self.group_name, self.rgb,
                                                        shared=self.shared)
         self.layers = [lyr.id() for lyr in layers] + ([rgb_layer.id()] if rgb_layer else [])
@@ -303,6 +303,13 @@ class AbundanceStyler(QgsProcessingLayerPostProcessorInterface):
             except Exception as exc:  # a listener must never break result loading
                 if feedback is not None:
                     feedback.reportError(str(exc))
+
+
+def _raster_project(layer, context) -> Optional[QgsProject]:
+    """The project a loaded output raster goes into; None when the output is no raster layer."""
+    if not isinstance(layer, QgsRasterLayer):
+        return None
+    return layer.project() or context.project() or QgsProject.instance()
 
 
 class DiagnosticStyler(QgsProcessingLayerPostProcessorInterface):
@@ -317,9 +324,9 @@ class DiagnosticStyler(QgsProcessingLayerPostProcessorInterface):
         self.layers = []
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802
-        if not isinstance(layer, QgsRasterLayer):
+        project = _raster_project(layer, context)
+        if project is None:
             return
-        project = layer.project() or context.project() or QgsProject.instance()
         self.layers = [lyr.id() for lyr in add_diagnostic_layers(layer, project, self.shared.get(project),
                                                                  self.names)]
 
