@@ -10,7 +10,7 @@ the engine's noise-robust endmembers with its denoised least-squares prior
 forced on (the ablation: what each learned stage does to this scene); the
 full engine as ``unmix`` ships it (its two gates decide which stages run:
 self-validation on synthetic patches, then SURE on the scene itself,
-core.engine.scene_validate); then, as in quality best, LS endmember
+core.deep.engine.scene_validate); then, as in quality best, LS endmember
 calibration from the refined abundances, and that plus the 1D endmember
 diffusion. On Samson, whose reference uses max-normalised endmembers, the
 full engine is also scored in that convention (see to_max_convention). One
@@ -39,7 +39,7 @@ sys.path.insert(0, ROOT)
 DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
 SPLIB = os.path.join(DATA, "spectral_libraries", "usgs_splib07_aviris95_envi", "s07_AV95_envi.hdr")
 
-from core.metrics import armse, match_endmembers, psnr, sad  # noqa: E402
+from core.classical.metrics import armse, match_endmembers, psnr, sad  # noqa: E402
 
 # name: (size, P, family, snr, illumination, purity[, within-material variability])
 SUITE = {
@@ -88,11 +88,13 @@ def to_max_convention(A, E):
 
 
 def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True, with_1d=True, max_convention=False):
-    from core.engine_run import calibrate, fit_scene
-    from core.fcls import fcls
-    from core.pipeline import UnmixOptions, initial_endmembers, open_input, sample_pixels
+    from core.deep.run import calibrate, fit_scene
+    from core.classical.fcls import fcls
+    from core.options import UnmixOptions
+    from core.run.start import initial_endmembers
+    from core.run.inputs import open_input, sample_pixels
     from core.progress import Progress
-    from core.raster import RasterReader, read_cube
+    from core.io.raster import RasterReader, read_cube
 
     path = os.path.join(scene_dir, "scene.tif")
     Y, valid, _ = read_cube(path)
@@ -126,7 +128,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True, with_1d
         out["_mixing"] = eng.mixing
         out["_gates"] = eng.validation
         # the ablation runs every stage, whatever the gates decided; "full engine" is what ships
-        from core.engine import EngineConfig, RefineConfig
+        from core.deep.engine import EngineConfig, RefineConfig
 
         hyb, rc = eng.hybrid, eng.refine_cfg
         gated = (float(hyb.correction), rc.steps_2d)
@@ -154,7 +156,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True, with_1d
         A_f = eng.abundances(Y, valid)
         out[CAL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
         if with_1d:  # the endmember diffusion stage (quality best): same calibration + ResUNet1D DDIM
-            from core.training import FitConfig, fit_unet1d
+            from core.deep.training import FitConfig, fit_unet1d
 
             t = time.perf_counter()
             fc = FitConfig.from_dict(eng.cfg.fit)
@@ -190,10 +192,10 @@ def main():
     a = ap.parse_args()
     import torch
 
-    from core.datasets import samson_to_geotiff
-    from core.synth import SceneConfig, generate
+    from benchmarks.datasets import samson_to_geotiff
+    from core.classical.synth import SceneConfig, generate
 
-    from core.engine_run import set_threads
+    from core.deep.run import set_threads
 
     set_threads()
     wanted = a.scenes.split(",") if a.scenes else list(SUITE) + ["samson"]
@@ -210,7 +212,7 @@ def main():
             sd = os.path.join(tmp, name)
             if name == "samson":
                 paths = samson_to_geotiff(DATA, sd)
-                from core.raster import read_cube
+                from core.io.raster import read_cube
 
                 A_ref = read_cube(paths["abundances"])[0]
                 E_ref = np.loadtxt(paths["endmembers"], delimiter=",", skiprows=1)[:, 1:].T

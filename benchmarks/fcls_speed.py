@@ -1,15 +1,15 @@
 """FCLS speed and accuracy benchmark.
 
-Measures ``core.fcls.fcls`` throughput (pixels/s) at B = 200 bands for
+Measures ``core.classical.fcls.fcls`` throughput (pixels/s) at B = 200 bands for
 P = 3, 5, 8 endmembers on N = 200,000 float32 pixels (Dirichlet mixtures of
 real USGS spectra when ../shared/data is present, else smooth random spectra;
 30 dB white noise, so many pixels lie just outside the simplex), and the max
 abs difference to a per-pixel reference — scipy NNLS on the classic augmented
 system ``[Eᵀ; δ1ᵀ] a ≈ [y; δ]`` — on a 2,000-pixel subsample.
 
-With ``--torch``, also :func:`core.fcls_torch.fcls_torch` on the CPU and, when
+With ``--torch``, also :func:`core.deep.fcls_torch.fcls_torch` on the CPU and, when
 present, on CUDA (pixels already on the device; float32 in, float32 out), and
-its max abs difference to ``core.fcls.fcls``.
+its max abs difference to ``core.classical.fcls.fcls``.
 
 Run from the repository root::
 
@@ -33,7 +33,7 @@ from scipy.optimize import nnls as scipy_nnls
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from core.fcls import ENUMERATE_MAX_P, fcls  # noqa: E402
+from core.classical.fcls import ENUMERATE_MAX_P, fcls  # noqa: E402
 
 LIB = os.path.join(
     ROOT, "..", "shared", "data", "spectral_libraries", "usgs_1995_aviris224_mat",
@@ -97,7 +97,7 @@ def torch_speed(Y: np.ndarray, E: np.ndarray, A_ref: np.ndarray, repeats: int) -
     """Pixels/s of fcls_torch per device (input resident on it) and max |diff| to ``A_ref``."""
     import torch
 
-    from core.fcls_torch import fcls_torch
+    from core.deep.fcls_torch import fcls_torch
 
     out = {}
     for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ref-pixels", type=int, default=2000)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "fcls_speed.json"))
-    ap.add_argument("--torch", action="store_true", help="also time core.fcls_torch (CPU, and CUDA if present)")
+    ap.add_argument("--torch", action="store_true", help="also time core.deep.fcls_torch (CPU, and CUDA if present)")
     args = ap.parse_args()
 
     info = machine()
@@ -168,7 +168,8 @@ def main() -> None:
     for r in rows:
         for dev, t in r.get("fcls_torch", {}).items():
             print(f"P={r['P']} fcls_torch on {dev} ({t['device_name']}): {t['pixels_per_s']:,.0f} px/s "
-                  f"(core.fcls {r['pixels_per_s']:,.0f}), max |diff| to core.fcls {t['max_abs_diff_vs_fcls']:.1e}")
+                  f"(core.classical.fcls {r['pixels_per_s']:,.0f}), "
+                  f"max |diff| to core.classical.fcls {t['max_abs_diff_vs_fcls']:.1e}")
     hdr = (
         f"{'P':>2} {'method':>10} {'N':>8} {'s (median)':>10} {'pixels/s':>12} "
         f"{'max|Δ| nnls':>12} {'ref px/s':>9} {'boundary':>8}"

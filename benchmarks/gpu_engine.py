@@ -26,7 +26,7 @@ from timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def scene(B=200, P=5, H=256, W=256, seed=0):
-    from core.synth import abundance_field
+    from core.classical.synth import abundance_field
 
     rng = np.random.default_rng(seed)
     x = np.linspace(0, 1, B)
@@ -46,8 +46,8 @@ def main():
     tiles = [int(v) for v in a.tiles.split(",")]
     import torch
 
-    from core.engine import EngineConfig, fit_engine
-    from core.engine import fcls_prior
+    from core.deep.engine import EngineConfig, fit_engine
+    from core.deep.engine import fcls_prior
 
     Y, A, E, sigma = scene(H=max(tiles), W=max(tiles))
     B = Y.shape[0]
@@ -95,7 +95,7 @@ def main():
         outs[dev] = (eng, eng.abundances(small))
     if "cuda" in outs:  # same weights on both devices: load the CUDA engine's state into a CPU engine
         eng_gpu = outs["cuda"][0]
-        from core.engine import Engine
+        from core.deep.engine import Engine
 
         cpu = Engine(B, eng_gpu.E, eng_gpu.names, eng_gpu.cfg, eng_gpu.scale, "cpu")
         cpu.load_state({k: {n: v.cpu() for n, v in sd.items()} for k, sd in eng_gpu.state().items()})

@@ -8,7 +8,7 @@ below and kept only if their spectral angle to every spectrum already kept
 is at least ``MIN_ANGLE_DEG``. Bands are written in increasing wavelength
 (AVIRIS-95's overlapping spectrometers make the native order non-monotonic);
 the one or two missing values of some spectra are filled by
-``core.library.read_library`` (linear interpolation along wavelength).
+``core.io.library.read_library`` (linear interpolation along wavelength).
 
 Usage (from the repository root)::
 
@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.library import bundled_library_path, read_library, write_csv  # noqa: E402
+from core.io.library import bundled_library_path, read_library, write_csv  # noqa: E402
 
 SPLIB = "spectral_libraries/usgs_splib07_aviris95_envi/s07_AV95_envi.sli"
 MIN_ANGLE_DEG = 5.0

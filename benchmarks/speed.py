@@ -3,7 +3,7 @@
 One run, on CPU and on CUDA when present (``--device auto``), measures:
 
 * per stage, pixels/s on one engine tile (128²): FCLS (the engine's CPU
-  prior and :func:`core.fcls_torch.fcls_torch` on the device), HybridSTU, one
+  prior and :func:`core.deep.fcls_torch.fcls_torch` on the device), HybridSTU, one
   ResUNet2D DDIM step, the whole abundance refinement, HybridSTU +
   refinement, and the endmember refinement (ResUNet1D DDIM; ms per call, it
   runs on the P spectra, not per pixel);
@@ -24,7 +24,7 @@ One run, on CPU and on CUDA when present (``--device auto``), measures:
   records.
 
 Rasters are int16 reflectance×10000 GeoTIFFs (scale 1e-4, 256-px tiles)
-mixing 5 endmembers (``core.synth.abundance_field`` 'grf', 30 dB noise),
+mixing 5 endmembers (``core.classical.synth.abundance_field`` 'grf', 30 dB noise),
 generated into a temporary folder that is removed afterwards. One engine is
 fitted (quality 'fast') on the 256² raster; its self-validation gate may
 switch the DDIM refinement off, so the checkpoint is saved twice with
@@ -67,7 +67,7 @@ def endmembers():
 
 def mixture(S, rng):
     """Abundances (P, S, S) and the noise std of the 30 dB scene."""
-    from core.synth import abundance_field
+    from core.classical.synth import abundance_field
 
     A = abundance_field(P, S, S, "grf", rng, purity=0.5).astype(np.float32)
     sig_pow = float(np.mean(np.einsum("pb,phw->bhw", endmembers(), A[:, :64, :64]) ** 2))
@@ -111,7 +111,8 @@ def once(fn):
 _CHILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from core.pipeline import UnmixOptions, unmix
+from core.options import UnmixOptions
+from core.pipeline import unmix
 opts = UnmixOptions(**json.loads({opts!r}))
 t = time.perf_counter()
 res = unmix({inp!r}, {abund!r}, {csv!r}, opts)
@@ -124,7 +125,7 @@ print([ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")][0].stri
 _BASELINE = """
 import sys
 sys.path.insert(0, {root!r})
-import core.pipeline, core.engine_run, torch  # noqa
+import core.pipeline, core.deep.run, torch  # noqa
 print([ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")][0].strip())
 """
 
@@ -171,7 +172,7 @@ def unmix_child(inp, tmp, tag, **opts):
 # --------------------------------------------------------------------------- models
 def with_refinement(src, dst, steps_2d):
     """Copy of checkpoint ``src`` with ``refine.steps_2d`` set (the gate's decision overridden)."""
-    from core.checkpoint import load_checkpoint, save_checkpoint
+    from core.deep.checkpoint import load_checkpoint, save_checkpoint
 
     ck = load_checkpoint(src)
     ck["meta"]["config"]["refine"]["steps_2d"] = int(steps_2d)
@@ -181,7 +182,7 @@ def with_refinement(src, dst, steps_2d):
 
 def fit_in_memory(device):
     """GDAL-free fit (``--stages-only``): engine fitted on an in-memory 256² scene; returns (engine, cube)."""
-    from core.engine import EngineConfig, fit_engine
+    from core.deep.engine import EngineConfig, fit_engine
 
     rng = np.random.default_rng(0)
     A, sigma = mixture(256, rng)
@@ -195,7 +196,7 @@ def fit_in_memory(device):
 
 def engine_on(eng, device, steps_2d):
     """A copy of the fitted engine ``eng`` on ``device`` with ``steps_2d`` DDIM steps (GDAL-free)."""
-    from core.engine import Engine
+    from core.deep.engine import Engine
 
     out = Engine(eng.B, eng.E, eng.names, eng.cfg, eng.scale, device)
     out.load_state({k: {n: v.to(device) for n, v in sd.items()} for k, sd in eng.state().items()})
@@ -213,8 +214,8 @@ def stage_kernels(fitted, cube, valid, device, steps_2d):
     """
     import torch
 
-    from core.engine import fcls_prior
-    from core.fcls_torch import fcls_torch
+    from core.deep.engine import fcls_prior
+    from core.deep.fcls_torch import fcls_torch
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     eng = engine_on(fitted, device, steps_2d)
@@ -244,7 +245,7 @@ def stage_kernels(fitted, cube, valid, device, steps_2d):
         del eng.hybrid.forward  # back to the class's forward
     r = {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
          "tile": list(cube.shape[1:]), "ddim_steps_2d": steps_2d,
-         "fcls_prior_px_s": n / timed(lambda: fcls_prior(y, Et)),  # the engine's prior: core.fcls on the CPU
+         "fcls_prior_px_s": n / timed(lambda: fcls_prior(y, Et)),  # the engine's prior: core.classical.fcls on the CPU
          "fcls_torch_px_s": n / timed(lambda: fcls_torch(pix, Et)),
          "hybrid_px_s": n / t_hyb,
          "unet2d_step_px_s": n / timed(lambda: eng.unet2d(x, t_step, x)),
@@ -312,7 +313,7 @@ def main():
 
     import torch
 
-    from core.engine import pick_device
+    from core.deep.engine import pick_device
 
     gdal = None
     if not a.stages_only:
@@ -320,7 +321,7 @@ def main():
 
         gdal.UseExceptions()
         gdal.SetCacheMax(GDAL_CACHE_MB * 1024 * 1024)
-    torch.set_num_threads(os.cpu_count() or 1)  # as core.engine_run.set_threads (which needs GDAL to import)
+    torch.set_num_threads(os.cpu_count() or 1)  # as core.deep.run.set_threads (which needs GDAL to import)
     main_dev = pick_device(a.device)
     devices = [main_dev] if a.device != "auto" else [torch.device("cpu")] + (
         [main_dev] if main_dev.type == "cuda" else [])
@@ -354,7 +355,7 @@ def run(a, res, tmp, gdal, main_dev, devices):
     """All measurements (see the module doc) into ``res``; scratch files under ``tmp``."""
     import torch
 
-    from core.engine import RefineConfig
+    from core.deep.engine import RefineConfig
 
     sizes = sorted({int(s) for s in a.sizes.split(",") if s.strip()} | {256})
     on_steps = RefineConfig().steps_2d
@@ -364,8 +365,8 @@ def run(a, res, tmp, gdal, main_dev, devices):
         t_fit = once(lambda: fitted.update(zip(("engine", "cube"), fit_in_memory(main_dev))))
         validation = fitted["engine"].validation
     else:
-        from core.engine_run import train_model
-        from core.pipeline import UnmixOptions
+        from core.deep.run import train_model
+        from core.options import UnmixOptions
 
         for S in sizes:
             paths[S] = os.path.join(tmp, f"scene_{S}.tif")
@@ -387,7 +388,7 @@ def run(a, res, tmp, gdal, main_dev, devices):
         cube = fitted["cube"][:, :tile, :tile]
         valid = np.ones(cube.shape[1:], bool)
     else:
-        from core.raster import RasterReader
+        from core.io.raster import RasterReader
 
         with RasterReader(paths[256]) as rd:
             cube, valid = rd.read(0, 0, tile, tile)
@@ -451,8 +452,8 @@ def scaling(sizes, devices):
 
 def measure_size(src, S, tmp, devices, model_on, model_off, gdal, tile, references=True):
     """I/O floor, windowed read and write, VCA+FCLS and apply (DDIM on/off, per device) of one raster."""
-    from core.raster import RasterReader, RasterWriter
-    from core.tiling import tile_grid
+    from core.io.raster import RasterReader, RasterWriter
+    from core.run.tiling import tile_grid
 
     n = S * S
     r = {"pixels": n, "file_mb": os.path.getsize(src) / 2 ** 20}
@@ -516,9 +517,9 @@ def print_sizes(sizes, devices, scal):
 
 def overlap_overhead(path, S, model, device, tmp):
     """``process_tiled`` with the engine's tile fn (DDIM on) at run_full's overlap vs none."""
-    from core.engine_run import engine_from_checkpoint
-    from core.raster import RasterReader, RasterWriter
-    from core.tiling import process_tiled
+    from core.deep.run import engine_from_checkpoint
+    from core.io.raster import RasterReader, RasterWriter
+    from core.run.tiling import process_tiled
 
     eng = engine_from_checkpoint(model, B, None, device)
     ov_default = max(eng.cfg.overlap, 4)  # what run_full uses

@@ -2,18 +2,20 @@
 
 Exit status 0 on success, 2 with one line on stderr for bad input (and for an
 output the system refused to write: disk full, quota), 130 when cancelled
-(Ctrl-C). See DESIGN.md for the contract of ``unmix``/``train``/``apply``.
+(Ctrl-C). See docs/DESIGN.md for the contract of ``unmix``/``train``/``apply``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from typing import List, Optional
 
 from .errors import Cancelled, UnmixError
+from .options import DEVICES, EXTRACT_METHODS, FAMILIES, METHODS, NOISE_KINDS, QUALITIES, STAGES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,10 +44,30 @@ def _common_raster(p):
     p.add_argument("--seed", type=_count, default=0, help="random seed ≥ 0 (default 0)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m core", description="DiffUnmix engine: hyperspectral unmixing.")
-    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _device_quality(p, quality: bool = True) -> None:
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto (default): CUDA when a GPU is present, else CPU")
+    if quality:
+        p.add_argument("--quality", choices=QUALITIES, default="default",
+                       help="fitting preset trading time for accuracy (default: default)")
 
+
+def _endmember_count(p, help_text: str = "P (default 0 = estimate with HySime, at most 20)") -> None:
+    p.add_argument("--endmembers", "-p", type=_count, default=0, help=help_text)
+
+
+def _result_extras(p) -> None:
+    p.add_argument("--uncertainty", type=_count, default=0,
+                   help="N ≥ 2 stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std; full engine)")
+    p.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
+    _quiet(p)
+
+
+def _quiet(p) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
+
+
+def _add_synth(sub) -> None:
     s = sub.add_parser("synth", help="generate a synthetic scene with known truth",
                        description="Generate a synthetic scene (scene.tif, truth_abundances.tif, "
                                    "truth_endmembers.csv, scene.json) from a spectral library.")
@@ -53,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--height", type=int, default=64, help="rows (default 64)")
     s.add_argument("--width", type=int, default=64, help="columns (default 64)")
     s.add_argument("--endmembers", "-p", type=int, default=4, help="number of endmembers P (default 4)")
-    s.add_argument("--family", choices=["grf", "legendre", "mosaic"], default="grf",
+    s.add_argument("--family", choices=FAMILIES, default="grf",
                    help="spatial family of the abundance maps (default grf: Gaussian random fields)")
     s.add_argument("--purity", type=float, default=0.5, help="0..1, higher = more near-pure pixels (default 0.5)")
     s.add_argument("--snr", type=float, default=30.0, help="signal-to-noise ratio in dB (<=0: no noise; default 30)")
-    s.add_argument("--noise", choices=["white", "correlated"], default="white", help="noise kind (default white)")
+    s.add_argument("--noise", choices=NOISE_KINDS, default="white", help="noise kind (default white)")
     s.add_argument("--illumination", type=float, default=0.0,
                    help="std of per-pixel illumination scaling (default 0 = none)")
     s.add_argument("--variability", type=float, default=0.0,
@@ -66,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--library", default=None, help="spectral library (.sli/.hdr or .csv); default: bundled")
     s.add_argument("--seed", type=_count, default=0, help="random seed ≥ 0 (default 0)")
 
+
+def _add_classical(sub) -> None:
     c = sub.add_parser("count", help="estimate the number of endmembers (HySime)",
                        description="Estimate the number of endmembers with HySime and print it.")
     _common_raster(c)
@@ -75,11 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Extract P endmember spectra with VCA, with the engine's noise-robust "
                                    "estimator, or choose them from a library.")
     _common_raster(e)
-    e.add_argument("--endmembers", "-p", type=_count, default=0,
-                   help="P (default 0 = estimate with HySime, at most 20)")
+    _endmember_count(e)
     e.add_argument("--out", required=True, help="output CSV")
     e.add_argument("--library", default=None, help="library used to name (or select) the endmembers")
-    e.add_argument("--method", choices=["vca", "library", "robust"], default="vca",
+    e.add_argument("--method", choices=EXTRACT_METHODS, default="vca",
                    help="vca (default): the purest pixels; robust: denoised VCA, then minimum volume or representative "
                         "spectra (slower, more accurate); library: choose P library spectra")
 
@@ -99,47 +122,38 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--input", help="input raster, for the reconstruction error")
     v.add_argument("--json", default=None, help="also write the scores to this JSON file")
 
+
+def _add_engine(sub) -> None:
     u = sub.add_parser("unmix", help="unmix a raster (endmembers + abundances)",
                        description="Unmix a raster: writes OUTDIR/abundances.tif, endmembers.csv, "
                                    "endmembers.png, report.json.")
     _common_raster(u)
-    u.add_argument("--endmembers", "-p", type=_count, default=0,
-                   help="P (default 0 = estimate with HySime, at most 20)")
+    _endmember_count(u)
     u.add_argument("--out", required=True, help="output folder")
     u.add_argument("--library", default=None, help="spectral library to name endmembers / guide the engine")
     u.add_argument("--model", default=None, help="apply a saved model (checkpoint) instead of fitting")
-    u.add_argument("--method", choices=["full", "vca-fcls"], default=None,
+    u.add_argument("--method", choices=METHODS, default=None,
                    help="full: HybridSTU + diffusion engine (default); vca-fcls: classical baseline")
-    u.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="auto (default): CUDA when a GPU is present, else CPU")
-    u.add_argument("--quality", choices=["fast", "default", "best"], default="default",
-                   help="fitting preset trading time for accuracy (default: default)")
-    u.add_argument("--uncertainty", type=_count, default=0,
-                   help="N ≥ 2 stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std; full engine)")
-    u.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
-    u.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
+    _device_quality(u)
+    _result_extras(u)
 
     t = sub.add_parser("train", help="fit the engine to a raster and save the model",
                        description="Fit HybridSTU, the abundance diffusion and the endmember diffusion to a "
                                    "raster (semi-blind, or supervised with --reference-abundances) and save "
                                    "a checkpoint for 'apply'.")
     _common_raster(t)
-    t.add_argument("--endmembers", "-p", type=_count, default=0,
-                   help="P (default 0 = estimate with HySime, at most 20)")
+    _endmember_count(t)
     t.add_argument("--out", required=True, help="output model file (.pt)")
     t.add_argument("--library", default=None, help="spectral library (names; spectra for the 1D diffusion)")
     t.add_argument("--reference-abundances", default=None, help="reference abundance raster (supervised)")
-    t.add_argument("--stage", choices=["all", "hybridstu", "abundance-diffusion", "endmember-diffusion"],
+    t.add_argument("--stage", choices=("all",) + STAGES,
                    default="all", help="fit one network only (default all three in order); a later one needs "
                                        "--resume from a checkpoint whose earlier ones are fitted")
     t.add_argument("--resume", default=None, metavar="MODEL",
                    help="go on from this checkpoint (same bands): keep its endmembers and fitted networks, "
                         "fit --stage (further) on this raster")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="auto (default): CUDA when a GPU is present, else CPU")
-    t.add_argument("--quality", choices=["fast", "default", "best"], default="default",
-                   help="fitting preset trading time for accuracy (default: default)")
-    t.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
+    _device_quality(t)
+    _quiet(t)
 
     y = sub.add_parser("apply", help="apply a saved model to a raster",
                        description="Apply a saved model to a raster of the same sensor: writes the same "
@@ -148,17 +162,24 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--model", required=True, help="model file written by 'train'")
     y.add_argument("--out", required=True, help="output folder")
     y.add_argument("--library", default=None, help="library used to name the endmembers")
-    y.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="auto (default): CUDA when a GPU is present, else CPU")
-    y.add_argument("--uncertainty", type=_count, default=0,
-                   help="N ≥ 2 stochastic refinements → OUTDIR/uncertainty.tif (per-pixel std; full engine)")
-    y.add_argument("--residual", action="store_true", help="also write OUTDIR/residual.tif")
-    y.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
+    _device_quality(y, quality=False)
+    _result_extras(y)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m core", description="DiffUnmix engine: hyperspectral unmixing.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_synth(sub)
+    _add_classical(sub)
+    _add_engine(sub)
+    for p in sub.choices.values():
+        p.add_argument("--verbose", "-v", action="store_true",
+                       help="also show GDAL's own messages (warnings, debug) on stderr")
     return ap
 
 
 def _cmd_synth(a) -> int:
-    from .tasks import synthesize
+    from .run.tasks import synthesize
 
     out = synthesize(a.out, height=a.height, width=a.width, p=a.endmembers, family=a.family, purity=a.purity,
                      snr_db=a.snr, noise=a.noise, illumination=a.illumination, min_angle_deg=a.min_angle,
@@ -170,7 +191,7 @@ def _cmd_synth(a) -> int:
 
 
 def _cmd_count(a) -> int:
-    from .tasks import count_endmembers
+    from .run.tasks import count_endmembers
 
     res = count_endmembers(a.input, bands=a.bands, seed=a.seed)
     if res["warning"]:
@@ -183,7 +204,7 @@ def _cmd_count(a) -> int:
 
 
 def _cmd_extract(a) -> int:
-    from .tasks import extract_endmembers
+    from .run.tasks import extract_endmembers
 
     res = extract_endmembers(a.input, a.out, p=a.endmembers, library=a.library, method=a.method,
                              bands=a.bands, seed=a.seed)
@@ -195,7 +216,7 @@ def _cmd_extract(a) -> int:
 
 
 def _cmd_fcls(a) -> int:
-    from .tasks import fcls_raster
+    from .run.tasks import fcls_raster
 
     res = fcls_raster(a.input, a.endmembers_csv, a.out, bands=a.bands)
     print(f"abundances ({res['p']} bands) → {a.out}")
@@ -203,7 +224,7 @@ def _cmd_fcls(a) -> int:
 
 
 def _cmd_evaluate(a) -> int:
-    from .tasks import evaluate_files
+    from .run.tasks import evaluate_files
 
     scores = evaluate_files(a.abundances, a.reference_abundances, a.endmembers, a.reference_endmembers,
                             input_path=a.input, json_path=a.json)
@@ -218,9 +239,10 @@ def _cmd_evaluate(a) -> int:
 
 
 def _run_unmix(a, method: str, model=None, quality: str = "default", endmembers: int = 0) -> int:
-    from .pipeline import UnmixOptions, unmix
+    from .io.raster import check_output_dir
+    from .options import UnmixOptions
+    from .pipeline import unmix
     from .progress import ConsoleProgress
-    from .raster import check_output_dir
 
     opts = UnmixOptions(endmembers=endmembers, method=method, library=a.library, model=model,
                         device=a.device, seed=a.seed, bands=a.bands, quality=quality,
@@ -254,20 +276,18 @@ def _cmd_apply(a) -> int:
 
 
 def _cmd_train(a) -> int:
-    from .pipeline import UnmixOptions, require_torch
+    from .options import UnmixOptions, require_torch
     from .progress import ConsoleProgress
 
     require_torch()
-    from .engine_run import train_model
+    from .deep.run import train_model
 
     opts = UnmixOptions(endmembers=a.endmembers, method="full", library=a.library, device=a.device,
                         seed=a.seed, bands=a.bands, quality=a.quality)
-    from .engine import STAGES
-
-    engine, ctx = train_model(a.input, a.out, opts, progress=ConsoleProgress(quiet=a.quiet),
+    engine, fit = train_model(a.input, a.out, opts, progress=ConsoleProgress(quiet=a.quiet),
                               reference_abundances=a.reference_abundances,
                               stages=STAGES if a.stage == "all" else (a.stage,), resume=a.resume)
-    t = ctx["timings"]
+    t = fit.timings
     print(f"model with {engine.P} endmembers ({', '.join(engine.names)}) → {a.out} "
           f"(fitting {t.get('fitting_s', 0):.1f} s; fitted: {', '.join(engine.trained)})")
     return 0
@@ -322,6 +342,36 @@ def _remove_empty(folders: List[str]) -> None:
             pass
 
 
+#: GDAL's messages go to this logger (shown on stderr with --verbose only)
+GDAL_LOG = logging.getLogger("diffunmix.gdal")
+_gdal_handler = None  # kept referenced: GDAL calls it from C
+
+
+def _route_gdal_messages(verbose: bool) -> None:
+    """Send GDAL's warnings and errors through :data:`GDAL_LOG` instead of stderr, so a bad input
+    gives our one line (GDAL's own message is in it where it matters); ``--verbose`` shows them."""
+    global _gdal_handler
+    GDAL_LOG.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+    if verbose and not GDAL_LOG.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("GDAL %(levelname)s: %(message)s"))
+        GDAL_LOG.addHandler(h)
+    if _gdal_handler is not None:
+        return
+    try:
+        from osgeo import gdal
+    except ImportError:
+        return
+    levels = {gdal.CE_Debug: logging.DEBUG, gdal.CE_Warning: logging.WARNING, gdal.CE_Failure: logging.ERROR,
+              gdal.CE_Fatal: logging.CRITICAL}
+
+    def handler(err_class, err_no, message):
+        GDAL_LOG.log(levels.get(err_class, logging.INFO), "%s", str(message).strip())
+
+    _gdal_handler = handler
+    gdal.PushErrorHandler(handler)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the CLI; returns the exit status."""
     _limit_gdal_cache()
@@ -329,6 +379,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
         return int(exc.code or 0)
+    _route_gdal_messages(getattr(args, "verbose", False))
     created = _missing_folders(args)
     status = 1
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-TORCH_VERSION = "2.13.0"
+from ..core.options import TORCH_VERSION
 
 
 def torch_available() -> bool:

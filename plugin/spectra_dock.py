@@ -101,7 +101,7 @@ class SpectraDock(QgsDockWidget):
         Returns:
             The number of endmember curves drawn.
         """
-        from ..core.library import read_library, resample
+        from ..core.io.library import read_library, resample
 
         spectra = read_library(path)
         matched = None

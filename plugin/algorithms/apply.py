@@ -55,7 +55,8 @@ class ApplyAlgorithm(DiffUnmixAlgorithm):
         self.addOutput(QgsProcessingOutputString("ENDMEMBER_NAMES", self.label("ENDMEMBER_NAMES")))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
-        from ...core.pipeline import UnmixOptions, unmix
+        from ...core.options import UnmixOptions
+        from ...core.pipeline import unmix
 
         self.require_torch()
         options = UnmixOptions(

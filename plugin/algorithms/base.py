@@ -16,7 +16,6 @@ import os
 import re
 
 from qgis.core import (
-    QgsProcessingParameterRasterLayer,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterDefinition,
@@ -25,11 +24,13 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ...core import options as core_options
 from ...core.errors import Cancelled, UnmixError
 from .. import ICON_PATH
 from ..compat import is_torch_import_error, torch_available, torch_missing_message
@@ -39,18 +40,24 @@ CTX = "DiffUnmixAlgorithm"  # translation context of the shared strings below
 # GDAL subdataset syntax, e.g. NETCDF:"/data/x.nc":radiance or HDF5:/data/x.h5://cube
 _SUBDATASET = re.compile(r"^[A-Za-z0-9_]+:")
 
+def enum_options(values, labels: dict) -> tuple:
+    """(engine value, label) pairs of a Processing enum: the values, in their order, are
+    :mod:`core.options`'s; a value without a label here fails at import (and in the tests)."""
+    return tuple((v, labels[v]) for v in values)
+
+
 #: (engine value, label) of the DEVICE enum, in option order.
-DEVICES = (
-    ("auto", QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Automatic (CUDA GPU when available)")),
-    ("cpu", QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "CPU")),
-    ("cuda", QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "CUDA GPU")),
-)
+DEVICES = enum_options(core_options.DEVICES, {
+    "auto": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Automatic (CUDA GPU when available)"),
+    "cpu": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "CPU"),
+    "cuda": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "CUDA GPU"),
+})
 #: (engine value, label) of the QUALITY enum, in option order.
-QUALITIES = (
-    ("fast", QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Fast")),
-    ("default", QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Default")),
-    ("best", QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Best (slow)")),
-)
+QUALITIES = enum_options(core_options.QUALITIES, {
+    "fast": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Fast"),
+    "default": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Default"),
+    "best": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Best (slow)"),
+})
 #: group id -> group name.
 GROUPS = {
     "unmixing": QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Unmixing"),

@@ -43,7 +43,7 @@ class EstimateCountAlgorithm(DiffUnmixAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.BAND_COUNT, self.label(self.BAND_COUNT)))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
-        from ...core.tasks import count_endmembers
+        from ...core.run.tasks import count_endmembers
 
         result = self.run_core(count_endmembers, self.files[self.INPUT], bands=self.text(parameters, "BANDS", context),
                                seed=self.parameterAsInt(parameters, "SEED", context),

@@ -25,7 +25,7 @@ class EvaluateAlgorithm(DiffUnmixAlgorithm):
     REFERENCE_ENDMEMBERS_CSV = "REFERENCE_ENDMEMBERS_CSV"
     INPUT = "INPUT"
     OUTPUT = "OUTPUT"
-    #: output name -> key of core.metrics.evaluate's scores
+    #: output name -> key of core.classical.metrics.evaluate's scores
     SCORES = {"ARMSE": "armse", "SAD_MEAN_RAD": "sad_mean_rad", "RMSE": "reconstruction_rmse",
               "PSNR": "reconstruction_psnr"}
     RASTER_INPUTS = (ABUNDANCES, REFERENCE_ABUNDANCES, INPUT)
@@ -93,7 +93,7 @@ class EvaluateAlgorithm(DiffUnmixAlgorithm):
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
         from qgis.core import QgsProcessingException
 
-        from ...core.tasks import evaluate_files
+        from ...core.run.tasks import evaluate_files
 
         endmembers = self.file_param(parameters, self.ENDMEMBERS_CSV, context)
         reference_endmembers = self.file_param(parameters, self.REFERENCE_ENDMEMBERS_CSV, context)

@@ -80,7 +80,7 @@ class ExtractEndmembersAlgorithm(DiffUnmixAlgorithm):
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
         from qgis.core import QgsProcessingException
 
-        from ...core.tasks import extract_endmembers
+        from ...core.run.tasks import extract_endmembers
 
         method = self.enum_value(parameters, self.METHOD, context, self.METHODS)
         library = self.file_param(parameters, "LIBRARY", context)

@@ -53,7 +53,7 @@ class FclsAlgorithm(DiffUnmixAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("ENDMEMBER_COUNT", self.label("ENDMEMBER_COUNT")))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
-        from ...core.tasks import fcls_raster
+        from ...core.run.tasks import fcls_raster
 
         rgb = self.rgb(parameters, context)
         csv_path = self.file_param(parameters, self.ENDMEMBERS_CSV, context)

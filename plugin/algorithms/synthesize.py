@@ -10,7 +10,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
-from .base import DiffUnmixAlgorithm
+from ...core import options as core_options
+from .base import DiffUnmixAlgorithm, enum_options
 
 
 class SynthesizeAlgorithm(DiffUnmixAlgorithm):
@@ -30,11 +31,11 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
     OUTPUT_ENDMEMBERS = "OUTPUT_ENDMEMBERS"
     RASTER_INPUTS = ()
     GROUP_ID = "evaluation"
-    FAMILIES = (
-        ("grf", QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Gaussian random fields")),
-        ("legendre", QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Legendre polynomials")),
-        ("mosaic", QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Mosaic (patches with soft edges)")),
-    )
+    FAMILIES = enum_options(core_options.FAMILIES, {
+        "grf": QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Gaussian random fields"),
+        "legendre": QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Legendre polynomials"),
+        "mosaic": QT_TRANSLATE_NOOP("SynthesizeAlgorithm", "Mosaic (patches with soft edges)"),
+    })
     SUMMARY = QT_TRANSLATE_NOOP(
         "SynthesizeAlgorithm",
         "Generates a hyperspectral scene with known truth: endmembers drawn from a spectral library (the "
@@ -124,7 +125,7 @@ class SynthesizeAlgorithm(DiffUnmixAlgorithm):
         self.addOutput(QgsProcessingOutputString("ENDMEMBER_NAMES", self.label("ENDMEMBER_NAMES")))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
-        from ...core.tasks import synthesize
+        from ...core.run.tasks import synthesize
 
         scene = self.tif_output(parameters, self.OUTPUT, context)
         abundances = self.tif_output(parameters, self.OUTPUT_ABUNDANCES, context)

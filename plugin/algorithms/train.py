@@ -12,8 +12,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
+from ...core import options as core_options
 from ..feedback import FeedbackProgress
-from .base import DEVICES, QUALITIES, DiffUnmixAlgorithm
+from .base import DEVICES, QUALITIES, DiffUnmixAlgorithm, enum_options
 
 
 class TrainAlgorithm(DiffUnmixAlgorithm):
@@ -26,15 +27,14 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
     RESUME = "RESUME"
     OUTPUT = "OUTPUT"
     #: (engine stages, label) of the STAGE enum, in option order
-    STAGES = (
-        (("hybridstu", "abundance-diffusion", "endmember-diffusion"),
-         QT_TRANSLATE_NOOP("TrainAlgorithm", "All three networks, in order")),
-        (("hybridstu",), QT_TRANSLATE_NOOP("TrainAlgorithm", "HybridSTU only")),
-        (("abundance-diffusion",),
-         QT_TRANSLATE_NOOP("TrainAlgorithm", "Abundance diffusion only (needs a model to resume)")),
-        (("endmember-diffusion",),
-         QT_TRANSLATE_NOOP("TrainAlgorithm", "Endmember diffusion only (needs a model to resume)")),
-    )
+    STAGES = ((core_options.STAGES, QT_TRANSLATE_NOOP("TrainAlgorithm", "All three networks, in order")),) + tuple(
+        ((stage,), label) for stage, label in enum_options(core_options.STAGES, {
+            "hybridstu": QT_TRANSLATE_NOOP("TrainAlgorithm", "HybridSTU only"),
+            "abundance-diffusion":
+                QT_TRANSLATE_NOOP("TrainAlgorithm", "Abundance diffusion only (needs a model to resume)"),
+            "endmember-diffusion":
+                QT_TRANSLATE_NOOP("TrainAlgorithm", "Endmember diffusion only (needs a model to resume)"),
+        }))
     RASTER_INPUTS = (INPUT, REFERENCE_ABUNDANCES)
     SUMMARY = QT_TRANSLATE_NOOP(
         "TrainAlgorithm",
@@ -111,18 +111,15 @@ class TrainAlgorithm(DiffUnmixAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
         self.require_torch()
-        from ...core.pipeline import UnmixOptions
+        from ...core.options import UnmixOptions
 
         stages = self.enum_value(parameters, self.STAGE, context, self.STAGES)
         resume = self.file_param(parameters, self.RESUME, context)
 
         def train(input_path, model_path, opts, progress, reference):  # the import needs torch: inside run_core
-            from ...core.engine_run import train_model
-            from ...core.pipeline import engine_turn
+            from ...core.deep.run import train_model  # holds the one-engine-at-a-time lock
 
-            with engine_turn(progress):  # one full-engine run at a time in this process
-                return train_model(input_path, model_path, opts, progress, reference, stages=stages,
-                                   resume=resume)
+            return train_model(input_path, model_path, opts, progress, reference, stages=stages, resume=resume)
 
         options = UnmixOptions(
             endmembers=self.parameterAsInt(parameters, self.ENDMEMBERS, context),

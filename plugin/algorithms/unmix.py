@@ -14,8 +14,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
+from ...core import options as core_options
 from ..feedback import FeedbackProgress
-from .base import DEVICES, QUALITIES, DiffUnmixAlgorithm
+from .base import DEVICES, QUALITIES, DiffUnmixAlgorithm, enum_options
 
 
 class UnmixAlgorithm(DiffUnmixAlgorithm):
@@ -41,10 +42,10 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
     ENDMEMBER_NAMES = "ENDMEMBER_NAMES"
 
     #: (engine value, label) of the METHOD enum, in option order.
-    METHODS = (
-        ("full", QT_TRANSLATE_NOOP("UnmixAlgorithm", "Full engine (HybridSTU + diffusion)")),
-        ("vca-fcls", QT_TRANSLATE_NOOP("UnmixAlgorithm", "VCA + FCLS (classical)")),
-    )
+    METHODS = enum_options(core_options.METHODS, {
+        "full": QT_TRANSLATE_NOOP("UnmixAlgorithm", "Full engine (HybridSTU + diffusion)"),
+        "vca-fcls": QT_TRANSLATE_NOOP("UnmixAlgorithm", "VCA + FCLS (classical)"),
+    })
     DEVICES = DEVICES
     SUMMARY = QT_TRANSLATE_NOOP(
         "UnmixAlgorithm",
@@ -104,7 +105,8 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.ENDMEMBER_NAMES, self.label(self.ENDMEMBER_NAMES)))
 
     def processAlgorithm(self, parameters, context, feedback) -> dict:  # noqa: N802
-        from ...core.pipeline import UnmixOptions, unmix  # heavy: import at run time
+        from ...core.options import UnmixOptions
+        from ...core.pipeline import unmix  # heavy: import at run time
 
         model = self.file_param(parameters, self.MODEL, context)
         method = self.enum_value(parameters, self.METHOD, context, self.METHODS)
@@ -112,7 +114,7 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
             self.require_torch()
         options = UnmixOptions(
             endmembers=0 if model else self.parameterAsInt(parameters, self.ENDMEMBERS, context),
-            method="full" if model else method,
+            method=method,  # a model with VCA + FCLS is refused, as on the command line
             model=model,
             quality=self.enum_value(parameters, self.QUALITY, context, QUALITIES),
             library=self.file_param(parameters, self.LIBRARY, context),

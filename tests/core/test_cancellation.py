@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from core.errors import Cancelled
-from core.pipeline import UnmixOptions, unmix
+from core.options import UnmixOptions
+from core.pipeline import unmix
 from core.progress import Progress
 
 torch.set_num_threads(2)
@@ -118,8 +119,8 @@ def previous(scenes, tmp_path):
 @pytest.fixture
 def iterations(monkeypatch):
     """Set the fitting iteration counts of every quality preset: ``iterations(hybrid, unet2d)``."""
-    from core.engine import EngineConfig
-    from core.training import FitConfig
+    from core.deep.engine import EngineConfig
+    from core.deep.training import FitConfig
 
     preset = EngineConfig.preset.__func__
 
@@ -138,9 +139,9 @@ def iterations(monkeypatch):
 @pytest.fixture(scope="module")
 def model(scenes, tmp_path_factory):
     """An unfitted engine saved as a real checkpoint, with HybridSTU correction and 2 DDIM steps on."""
-    from core.checkpoint import save_checkpoint
-    from core.engine import Engine, EngineConfig
-    from core.engine_run import checkpoint_payload
+    from core.deep.checkpoint import save_checkpoint
+    from core.deep.engine import Engine, EngineConfig
+    from core.deep.run import checkpoint_payload
 
     _, E, wl = scenes
     torch.manual_seed(0)
@@ -180,8 +181,8 @@ def test_cancel_while_processing_tiles_full_engine(scenes, previous, model):
 
 # ------------------------------------------------------------------ (c) during DDIM steps
 def test_cancel_between_ddim_steps_of_a_tile(model, scenes):
-    from core.engine_run import engine_from_checkpoint
-    from core.raster import read_cube
+    from core.deep.run import engine_from_checkpoint
+    from core.io.raster import read_cube
 
     _, E, wl = scenes
     eng = engine_from_checkpoint(model, 20, wl, torch.device("cpu"))
@@ -209,7 +210,7 @@ def test_cancel_between_ddim_steps_of_a_tile(model, scenes):
 
 
 def test_cancel_requested_during_a_ddim_step_stops_the_run(scenes, previous, model, monkeypatch):
-    from core.diffusion import DDIMSampler
+    from core.deep.diffusion import DDIMSampler
 
     progress = CancelWhen()
     real_step = DDIMSampler.step
@@ -229,7 +230,7 @@ def test_cancel_while_waiting_for_another_full_engine_run(scenes, previous, mode
     """Full-engine runs of one process take turns; one queued behind another can be cancelled."""
     import threading
 
-    from core.pipeline import engine_turn
+    from core.run.context import engine_turn
 
     class CancelLater(CancelWhen):
         def info(self, message):
@@ -243,10 +244,10 @@ def test_cancel_while_waiting_for_another_full_engine_run(scenes, previous, mode
                                  method="full")
     assert progress.percent == 0 and "waiting for another full-engine run in this process to finish" in \
         progress.messages
-    import core.pipeline
+    import core.run.context
 
-    assert core.pipeline._ENGINE_LOCK.acquire(blocking=False)  # free again: the queued run holds nothing
-    core.pipeline._ENGINE_LOCK.release()
+    assert core.run.context._ENGINE_LOCK.acquire(blocking=False)  # free again: the queued run holds nothing
+    core.run.context._ENGINE_LOCK.release()
 
 
 # ------------------------------------------------------------------ Ctrl-C on the CLI

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.diffusion import (
+from core.deep.diffusion import (
     DDIMSampler,
     NoiseSchedule,
     consistency_transform,
@@ -16,8 +16,8 @@ from core.diffusion import (
     project_simplex,
     simplex_transform,
 )
+from core.deep.models import ResUNet2D, ResUNet2DConfig
 from core.errors import Cancelled
-from core.models import ResUNet2D, ResUNet2DConfig
 from core.progress import Progress
 
 torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -1,6 +1,6 @@
 """HySime, VCA, library naming and selection on synthetic scenes of real spectra.
 
-Scenes are built here (not with core.synth): USGS 1995 AVIRIS spectra (the
+Scenes are built here (not with core.classical.synth): USGS 1995 AVIRIS spectra (the
 10°-pruned subset, 62 spectra × 224 bands), every 2nd band (B = 112),
 Dirichlet abundances, white Gaussian noise at a given SNR.
 """
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from core.endmembers import estimate_noise, hysime, name_endmembers, select_from_library, vca
+from core.classical.endmembers import estimate_noise, hysime, name_endmembers, select_from_library, vca
+from core.classical.fcls import fcls
+from core.classical.metrics import armse, match_endmembers, sad, sad_matrix
 from core.errors import UnmixError
-from core.fcls import fcls
-from core.metrics import armse, match_endmembers, sad, sad_matrix
 
 BANDS = slice(0, 224, 2)
 
@@ -167,8 +167,8 @@ def test_select_from_library_recovers_scene_spectra(library, p):
 
 
 def test_library_names_leave_far_endmembers_unmatched():
-    from core.library import SpectralLibrary
-    from core.pipeline import LIBRARY_MATCH_MAX_RAD, library_names
+    from core.io.library import SpectralLibrary
+    from core.run.start import LIBRARY_MATCH_MAX_RAD, library_names
 
     x = np.linspace(0.0, 1.0, 50)
     lib_spectra = np.stack([0.2 + 0.6 * x, 0.8 - 0.6 * x])
@@ -187,7 +187,7 @@ def test_library_names_leave_far_endmembers_unmatched():
 
 
 def test_automatic_endmember_count_warns_when_hysime_cannot_be_trusted():
-    from core.pipeline import MAX_AUTO_ENDMEMBERS, endmember_count_warning, resolve_p
+    from core.run.start import MAX_AUTO_ENDMEMBERS, endmember_count_warning, resolve_p
 
     class Log:
         def __init__(self):

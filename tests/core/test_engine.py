@@ -9,10 +9,10 @@ import pytest
 import rasterio
 import torch
 
-from core.checkpoint import load_checkpoint
+from core.classical.metrics import armse, match_endmembers
 from core.cli import main
+from core.deep.checkpoint import load_checkpoint
 from core.errors import UnmixError
-from core.metrics import armse, match_endmembers
 
 torch.set_num_threads(2)
 
@@ -23,7 +23,7 @@ def scene(tmp_path_factory):
     assert main(["synth", "--out", str(out), "--height", "32", "--width", "32", "--endmembers", "3",
                  "--snr", "25", "--purity", "0.6", "--seed", "11"]) == 0
     # keep 40 bands (every 5th of the AVIRIS 224) for speed: a 32×32×40 scene
-    from core.raster import read_cube, read_info, write_raster
+    from core.io.raster import read_cube, read_info, write_raster
 
     cube, _, info = read_cube(str(out / "scene.tif"))
     idx = np.linspace(0, cube.shape[0] - 1, 40).astype(int)
@@ -78,9 +78,9 @@ def test_full_engine_beats_vca_fcls(scene, tmp_path):
 
 
 def test_apply_checkpoint_and_tiled_equals_untiled(scene, trained, tmp_path):
-    from core.engine_run import engine_from_checkpoint
-    from core.raster import RasterReader, RasterWriter, read_cube
-    from core.tiling import process_tiled
+    from core.deep.run import engine_from_checkpoint
+    from core.io.raster import RasterReader, RasterWriter, read_cube
+    from core.run.tiling import process_tiled
 
     out, A, E = scene
     res = tmp_path / "applied"
@@ -155,9 +155,9 @@ def test_uncertainty_and_residual_outputs(scene, trained, tmp_path):
 
 
 def test_cpu_fit_is_deterministic_for_a_seed(scene):
-    from core.engine import EngineConfig, fit_engine
-    from core.raster import read_cube
-    from core.training import FitConfig
+    from core.deep.engine import EngineConfig, fit_engine
+    from core.deep.training import FitConfig
+    from core.io.raster import read_cube
 
     out, _, E = scene
     cube, valid, _ = read_cube(str(out / "scene40.tif"))
@@ -173,9 +173,9 @@ def test_cpu_fit_is_deterministic_for_a_seed(scene):
 
 def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     """A HybridSTU whose correction is sabotaged passes for 'on' until the SURE gate sees the scene."""
-    from core.engine import EngineConfig, fit_engine, scene_validate
-    from core.raster import read_cube
-    from core.training import FitConfig
+    from core.deep.engine import EngineConfig, fit_engine, scene_validate
+    from core.deep.training import FitConfig
+    from core.io.raster import read_cube
 
     out, A, E = scene
     cube, valid, _ = read_cube(str(out / "scene40.tif"))
@@ -199,8 +199,8 @@ def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def test_cuda_matches_cpu(scene, trained):
-    from core.engine_run import engine_from_checkpoint
-    from core.raster import read_cube
+    from core.deep.run import engine_from_checkpoint
+    from core.io.raster import read_cube
 
     out, _, _ = scene
     cube, valid, _ = read_cube(str(out / "scene40.tif"))

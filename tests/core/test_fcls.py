@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import nnls as scipy_nnls
-
-from core.errors import UnmixError
-from core.fcls import fcls, nnls, scls, unconstrained_ls
 from testutil import check_refuses_bad_shapes, mixed_pixels, smooth_spectra
+
+from core.classical.fcls import fcls, nnls
+from core.errors import UnmixError
 
 
 def ref_fcls_nnls(Y: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -140,20 +140,6 @@ def test_nnls_matches_scipy(p):
     ref = np.array([scipy_nnls(E.T, y)[0] for y in Y])
     assert np.abs(A - ref).max() < 1e-5
     assert kkt_violation(Y, E, A, sum_to_one=False) < 1e-4
-
-
-def test_scls_and_unconstrained_closed_forms():
-    E = smooth_spectra(4, 50, seed=8)
-    rng = np.random.default_rng(9)
-    A = rng.normal(0.25, 0.5, (300, 4))
-    A_sto = A / A.sum(axis=1, keepdims=True)
-    assert np.abs(unconstrained_ls(A @ E, E) - A).max() < 1e-5
-    assert np.abs(scls(A_sto @ E, E) - A_sto).max() < 1e-4
-    s = scls(A @ E + rng.normal(0, 0.05, (300, 50)), E)
-    assert np.abs(s.sum(axis=1) - 1.0).max() < 1e-5
-    # inside the simplex FCLS equals SCLS
-    D = rng.dirichlet(np.ones(4) * 5, 100)
-    assert np.abs(fcls(D @ E, E) - scls(D @ E, E)).max() < 1e-5
 
 
 def test_fcls_bad_input_raises_unmixerror():

@@ -14,10 +14,9 @@ from hypothesis import strategies as st
 from osgeo import gdal
 
 from core.errors import UnmixError
-from core.library import parse_envi_header, read_library
-from core.raster import RasterReader, read_info
-from core.raster_meta import parse_spectral_metadata
-
+from core.io.library import parse_envi_header, read_library
+from core.io.raster import RasterReader, read_info
+from core.io.raster_meta import parse_spectral_metadata
 
 #: 200 examples per parser keep the suite fast; DIFFUNMIX_FUZZ_EXAMPLES=20000 runs a longer campaign.
 FUZZ = settings(max_examples=int(os.environ.get("DIFFUNMIX_FUZZ_EXAMPLES", "200")), deadline=None,

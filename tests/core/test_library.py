@@ -1,4 +1,4 @@
-"""Tests of core.library: ENVI/CSV reading, resampling, CSV writing."""
+"""Tests of core.io.library: ENVI/CSV reading, resampling, CSV writing."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 
 from core.errors import UnmixError
-from core.library import (
-    SpectralLibrary,
-    bundled_library_path,
-    read_library,
-    resample,
-    resample_matrix,
-    write_csv,
-)
+from core.io.library import SpectralLibrary, bundled_library_path, read_library, resample, resample_matrix, write_csv
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SPLIB = DATA / "spectral_libraries" / "usgs_splib07_aviris95_envi" / "s07_AV95_envi.sli"

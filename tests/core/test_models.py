@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import pytest
 import torch
 
-from core.losses import abundance_loss, reconstruct, sam, sam_loss, spectral_loss
-from core.models import (
+from core.deep.losses import abundance_loss, reconstruct, sam, sam_loss, spectral_loss
+from core.deep.models import (
     HybridSTU,
     HybridSTUConfig,
     ResUNet1D,
@@ -20,7 +19,7 @@ from core.models import (
     TimeMLP,
     timestep_embedding,
 )
-from core.models.hybrid_stu import SpectralConv3d
+from core.deep.models.hybrid_stu import SpectralConv3d
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -157,33 +156,3 @@ def test_abundance_loss_and_reconstruction():
     a2 = torch.softmax(torch.randn(2, 3, 4, 5), 1)
     assert abundance_loss(a2, None, y, e, w_rec=1.0).item() > 0
     torch.testing.assert_close(abundance_loss(a2, a, w_rec=5.0), (a2 - a).pow(2).mean())
-
-
-# --- throughput (printed, not asserted) --------------------------------------------
-
-def _best_time(fn, n=3):
-    fn()
-    best = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def test_cpu_throughput_report():
-    torch.manual_seed(0)
-    stu = HybridSTU(200, 5).eval()
-    unet = ResUNet2D(5, 5).eval()
-    x = torch.rand(1, 200, 128, 128)
-    a = torch.softmax(torch.randn(1, 5, 128, 128), 1)
-    t = torch.tensor([200])
-    with torch.inference_mode():
-        t_stu = _best_time(lambda: stu(x))
-        t_unet = _best_time(lambda: unet(a, t, a))
-        assert torch.isfinite(stu(x)).all() and torch.isfinite(unet(a, t, a)).all()
-    px = 128 * 128
-    print(f"\n[throughput, {torch.get_num_threads()} threads] HybridSTU default (1,200,128,128): "
-          f"{t_stu * 1e3:.1f} ms = {px / t_stu:,.0f} px/s; ResUNet2D default step (1,5,128,128): "
-          f"{t_unet * 1e3:.1f} ms = {px / t_unet:,.0f} px/s; STU + 4 DDIM steps: "
-          f"{px / (t_stu + 4 * t_unet):,.0f} px/s")

@@ -1,4 +1,4 @@
-"""core.raster on real GDAL files: metadata, scaling, masks, windows, atomic writes, errors."""
+"""core.io.raster on real GDAL files: metadata, scaling, masks, windows, atomic writes, errors."""
 
 import os
 from types import SimpleNamespace
@@ -9,7 +9,7 @@ import rasterio
 from osgeo import gdal, osr
 
 from core.errors import UnmixError
-from core.raster import (
+from core.io.raster import (
     NODATA,
     RasterReader,
     RasterWriter,
@@ -19,7 +19,6 @@ from core.raster import (
     read_info,
     write_raster,
 )
-
 
 GT = (500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)
 

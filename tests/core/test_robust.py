@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.endmembers import vca
-from core.metrics import match_endmembers, sad
-from core.robust import bilateral, bilateral_np, min_volume, scale_variability, scaled_abundances
-from core.synth import abundance_field
+from core.classical.endmembers import vca
+from core.classical.metrics import match_endmembers, sad
+from core.classical.synth import abundance_field
+from core.deep.robust import bilateral, bilateral_np, min_volume, scale_variability, scaled_abundances
 
 torch.set_num_threads(2)
 
@@ -75,7 +75,7 @@ def test_scale_variability_detects_illumination(illumination, expect_scaled):
     ratio, _ = scale_variability(Y, E, sigma)
     assert (ratio > 2.0) == expect_scaled, ratio
     if expect_scaled:  # the scaled model undoes the illumination, FCLS cannot
-        from core.fcls import fcls
+        from core.classical.fcls import fcls
 
         err_scaled = np.sqrt(np.mean((scaled_abundances(Y, E) - A) ** 2))
         err_fcls = np.sqrt(np.mean((fcls(Y, E) - A) ** 2))
@@ -84,14 +84,14 @@ def test_scale_variability_detects_illumination(illumination, expect_scaled):
 
 
 def test_sure_estimates_the_signal_error_of_estimators_it_cannot_see_inside():
-    """SURE (core.engine.sure_risk) tracks the true signal and abundance errors of FCLS on
+    """SURE (core.deep.engine.sure_risk) tracks the true signal and abundance errors of FCLS on
     raw and on bilateral-filtered pixels, from the noisy data alone, and ranks them as the truth does."""
     import torch
-
-    from core.engine import sure_risk
-    from core.fcls import fcls
-    from core.synth import abundance_field
     from testutil import smooth_spectra
+
+    from core.classical.fcls import fcls
+    from core.classical.synth import abundance_field
+    from core.deep.engine import sure_risk
 
     P, B, H, W, sigma = 3, 40, 48, 48, 0.03
     E = smooth_spectra(P, B, seed=4)
@@ -124,7 +124,7 @@ def test_sure_estimates_the_signal_error_of_estimators_it_cannot_see_inside():
 
 
 def _variability_scene(variability, seed=5):
-    from core.synth import SceneConfig, make_scene
+    from core.classical.synth import SceneConfig, make_scene
 
     rng = np.random.default_rng(seed)
     E = _endmembers(3, 60, rng)
@@ -135,7 +135,7 @@ def _variability_scene(variability, seed=5):
 
 @pytest.mark.parametrize("variability,expect", [(0.0, False), (0.05, True)])
 def test_model_excess_tells_variability_from_noise(variability, expect):
-    from core.robust import VARIABILITY_EXCESS, model_excess, noise_sigma
+    from core.deep.robust import VARIABILITY_EXCESS, model_excess, noise_sigma
 
     _, y, _ = _variability_scene(variability)
     X = y.reshape(y.shape[0], -1).T.astype(np.float64)
@@ -147,7 +147,7 @@ def test_model_excess_tells_variability_from_noise(variability, expect):
 
 
 def test_representative_endmembers_average_the_closest_pixels_in_angle():
-    from core.robust import representative_endmembers
+    from core.deep.robust import representative_endmembers
 
     X = np.array([[1.0, 0.0], [2.0, 0.1], [0.9, 0.2], [0.0, 1.0], [0.1, 3.0]])
     # angle, not distance: [2, 0.1] is closer in angle to [1, 0] than [0.9, 0.2] is
@@ -158,7 +158,7 @@ def test_representative_endmembers_average_the_closest_pixels_in_angle():
 def test_robust_endmembers_take_representative_spectra_under_variability():
     """With within-material variability the extreme pixels are outliers of each
     material; the mean of its core is closer to the material's spectrum."""
-    from core.robust import robust_endmembers, vca_max_volume, windows_pixels
+    from core.deep.robust import robust_endmembers, vca_max_volume, windows_pixels
 
     E, y, _ = _variability_scene(0.05)
     cubes = [(y, np.ones(y.shape[1:], bool))]

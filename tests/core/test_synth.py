@@ -1,4 +1,4 @@
-"""Tests of core.synth: endmember draw, abundance fields, noise, scenes."""
+"""Tests of core.classical.synth: endmember draw, abundance fields, noise, scenes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import UnmixError
-from core.library import SpectralLibrary, bundled_library_path, read_library
-from core.synth import (
+from core.classical.synth import (
     FAMILIES,
     SceneConfig,
     abundance_field,
@@ -20,6 +18,8 @@ from core.synth import (
     select_endmembers,
     write_scene,
 )
+from core.errors import UnmixError
+from core.io.library import SpectralLibrary, bundled_library_path, read_library
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,7 @@ def test_make_scene_variability(lib):
 def test_write_scene_re_readable(tmp_path, lib):
     import rasterio
 
-    from core.raster import read_info
+    from core.io.raster import read_info
 
     idx, e = select_endmembers(lib, 3, seed=0)
     names = [lib.names[i] for i in idx]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core.raster import RasterReader, RasterWriter, read_cube, write_raster
-from core.tiling import balanced_tile, blend_window, process_tiled, tile_grid, tile_starts
+from core.io.raster import RasterReader, RasterWriter, read_cube, write_raster
+from core.run.tiling import balanced_tile, blend_window, process_tiled, tile_grid, tile_starts
 
 
 @pytest.mark.parametrize("size,tile,overlap", [(1, 8, 2), (8, 8, 2), (9, 8, 2), (100, 32, 8), (5000, 128, 16)])

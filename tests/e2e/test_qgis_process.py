@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import pytest
-
 from testutil import QGIS_PROCESS, qgis_process
 
 pytestmark = [

@@ -111,7 +111,7 @@ def tiny_scene(tmp_path_factory):
 def library_scene(tmp_path_factory):
     """A 40×48 scene synthesized from the bundled USGS library (3 endmembers, 40 dB, near-pure
     pixels), with its truth: ``paths`` (scene, abundances, endmembers) and ``names``."""
-    from diffunmix.core.tasks import synthesize
+    from diffunmix.core.run.tasks import synthesize
 
     folder = tmp_path_factory.mktemp("library-scene")
     return synthesize(str(folder), height=40, width=48, p=3, family="mosaic", purity=0.8, snr_db=40.0, seed=3)

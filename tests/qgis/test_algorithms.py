@@ -119,7 +119,7 @@ def test_extractendmembers_then_fcls(mixture_scene, tmp_path):
 
 def test_noise_robust_extraction(mixture_scene, tmp_path):
     """METHOD 2 (noise-robust: the engine's start) on a scene with a nodata corner."""
-    from diffunmix.core.metrics import match_endmembers, sad
+    from diffunmix.core.classical.metrics import match_endmembers, sad
 
     out = str(tmp_path / "E.csv")
     result = run_alg("diffunmix:extractendmembers", {"INPUT": mixture_scene["path"], "ENDMEMBERS": 3, "METHOD": 2,
@@ -132,7 +132,7 @@ def test_noise_robust_extraction(mixture_scene, tmp_path):
 
 
 def test_library_guided_extraction_names_the_true_spectra(library_scene, tmp_path):
-    from diffunmix.core.library import bundled_library_path
+    from diffunmix.core.io.library import bundled_library_path
 
     out = str(tmp_path / "E.csv")
     result = run_alg("diffunmix:extractendmembers", {

@@ -69,9 +69,9 @@ def scenes(spectra, tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(scenes, tmp_path_factory):
     """An unfitted engine saved as a real checkpoint: FCLS prior + HybridSTU correction + 2 DDIM steps."""
-    from diffunmix.core.checkpoint import save_checkpoint
-    from diffunmix.core.engine import Engine, EngineConfig
-    from diffunmix.core.engine_run import checkpoint_payload
+    from diffunmix.core.deep.checkpoint import save_checkpoint
+    from diffunmix.core.deep.engine import Engine, EngineConfig
+    from diffunmix.core.deep.run import checkpoint_payload
 
     E = scenes[1]
     torch.manual_seed(0)
@@ -204,7 +204,7 @@ def test_two_runs_at_once_match_runs_alone(scenes, model, tmp_path, runs):
 def test_train_queued_behind_a_full_engine_run_can_be_cancelled(scenes, tmp_path):
     """``diffunmix:train`` takes its turn on the engine like ``unmix``; cancelled while it waits."""
     import processing
-    from diffunmix.core.pipeline import engine_turn
+    from diffunmix.core.run.context import engine_turn
 
     class CancelWhileWaiting(RecordingFeedback):
         def pushInfo(self, info):  # noqa: N802

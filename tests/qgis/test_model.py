@@ -74,10 +74,12 @@ def test_extractendmembers_chains_into_fcls_in_a_model(mixture_scene, tmp_path):
     import processing
     from qgis.core import (
         QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelChildParameterSource as Source,
         QgsProcessingModelOutput,
         QgsProcessingModelParameter,
         QgsProcessingParameterRasterLayer,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
     )
 
     model = QgsProcessingModelAlgorithm("chain", "DiffUnmix", "diffunmix")

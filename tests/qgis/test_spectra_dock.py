@@ -20,7 +20,7 @@ def gui_plugin(qgis_iface, qgis_processing, qgis_new_project):
 
 def test_dock_follows_finished_runs(gui_plugin, library_scene, qgis_new_project, tmp_path):
     import processing
-    from diffunmix.core.library import bundled_library_path
+    from diffunmix.core.io.library import bundled_library_path
 
     assert gui_plugin.dock is None  # created on first use
     layer = QgsRasterLayer(library_scene["paths"]["scene"], "scene")

@@ -46,7 +46,7 @@ def scene_layer(library_scene, qgis_new_project):
 
 def test_run_and_load_results_styles_one_layer_per_endmember_in_a_group(scene_layer, qgis_new_project):
     import processing
-    from diffunmix.core.library import bundled_library_path
+    from diffunmix.core.io.library import bundled_library_path
 
     result = processing.runAndLoadResults("diffunmix:unmix", {
         "INPUT": scene_layer.id(), "ENDMEMBERS": 3, "METHOD": 1, "LIBRARY": str(bundled_library_path()),
@@ -121,7 +121,7 @@ def test_shipped_qml_style_is_a_0_to_1_pseudocolor(library_scene):
 def test_render_styled_result_to_png(scene_layer, qgis_new_project):
     """A picture for people: each endmember's abundance layer and the RGB composite, rendered by QGIS."""
     import processing
-    from diffunmix.core.library import bundled_library_path
+    from diffunmix.core.io.library import bundled_library_path
     from qgis.core import QgsMapRendererParallelJob, QgsMapSettings
     from qgis.PyQt.QtCore import QRectF, QSize, Qt
     from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter

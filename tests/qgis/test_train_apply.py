@@ -29,7 +29,7 @@ def test_train_writes_a_checkpoint(model):
     assert result["ENDMEMBER_COUNT"] == 3 and len(result["ENDMEMBER_NAMES"].split(",")) == 3
     assert max(model["feedback"].progresses) == pytest.approx(100.0)
     assert model["feedback"].infos  # engine messages reach the Processing log
-    from diffunmix.core.checkpoint import load_checkpoint
+    from diffunmix.core.deep.checkpoint import load_checkpoint
 
     meta = load_checkpoint(model["path"])["meta"]
     assert meta["bands"] == 20 and meta["names"] == result["ENDMEMBER_NAMES"].split(",")
@@ -106,7 +106,7 @@ def test_unmix_refuses_uncertainty_for_vca_fcls(tiny_scene, tmp_path):
 
 
 def test_train_one_stage_resuming_from_a_model(model, tiny_scene, tmp_path):
-    from diffunmix.core.checkpoint import load_checkpoint
+    from diffunmix.core.deep.checkpoint import load_checkpoint
 
     with pytest.raises(QgsProcessingException, match="needs a checkpoint to resume from"):
         run_alg("diffunmix:train", {"INPUT": tiny_scene["path"], "STAGE": 2, "OUTPUT": str(tmp_path / "x.pt")})

@@ -1,0 +1,411 @@
+"""The deep engine on a raster (imported lazily: it needs torch).
+
+``fit_scene``: sample → P → E0 (robust start, library names) → noise estimate →
+fit the networks → gate each stage on the scene → calibrate the endmembers on a
+few windows (abundances → E by constrained least squares → ResUNet1D
+refinement, optionally alternated).
+``run_full``: ``fit_scene`` (or a saved model) → tiled, streamed abundance pass
+→ outputs. ``train_model``: ``fit_scene`` → checkpoint. Both hold the
+one-engine-at-a-time lock (:func:`core.run.context.engine_turn`) while they run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import UnmixError
+from ..io.raster import RasterReader, RasterWriter, read_cube
+from ..options import STAGES
+from ..progress import CancelOnly, ensure
+from ..run.context import RunContext, engine_turn
+from ..run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, window_cubes
+from ..run.outputs import check_outputs, finish_outputs, reconstruction_rmse
+from ..run.start import estimate_start, library_names, load_library_for
+from ..run.tiling import process_tiled
+from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .engine import Engine, EngineConfig, RefineConfig, fit_engine, pick_device, seed_everything
+
+
+@dataclass
+class SceneFit:
+    """What fitting the engine to a scene found besides the engine itself.
+
+    Attributes:
+        p: endmember count; p_est: HySime's estimate or None; lib: the resampled library or None;
+        E0: the initial endmembers (P, B); generator: the run's torch generator (seeded);
+        lib_match / angles: matched library spectra (P, B) and angles (P,), or None;
+        noise_sigma: per-band noise std (B,); device: where the engine runs;
+        validation: the gates' decisions; mixing: "linear" or "scaled";
+        scale_ratio / model_excess: the robust start's tests (None without it);
+        timings: seconds per phase.
+    """
+
+    p: int
+    p_est: Optional[int] = None
+    lib: object = None
+    E0: Optional[np.ndarray] = None
+    generator: Optional[torch.Generator] = None
+    lib_match: Optional[np.ndarray] = None
+    angles: Optional[np.ndarray] = None
+    noise_sigma: Optional[np.ndarray] = None
+    device: str = "cpu"
+    validation: Optional[dict] = None
+    mixing: str = "linear"
+    scale_ratio: Optional[float] = None
+    model_excess: Optional[float] = None
+    timings: dict = field(default_factory=dict)
+
+
+def set_threads() -> None:
+    """Use the cores we have (torch defaults can oversubscribe small machines).
+
+    ``DIFFUNMIX_THREADS`` overrides the count (e.g. 1 per process when several
+    runs share a machine: OpenMP threads that outnumber free cores spin-wait).
+    """
+    env = os.environ.get("DIFFUNMIX_THREADS", "")
+    n = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=None, generator=None):
+    """Endmembers from refined abundances on a few windows, refined by ResUNet1D.
+
+    Returns:
+        (E (P, B), names, matched library spectra or None, library angles or None)
+    """
+    rc = engine.refine_cfg
+    cubes = window_cubes(reader, max_pixels)
+    if not cubes or engine.mixing != "linear":  # LS endmembers assume the linear model
+        return engine.E, engine.names, None, None
+    for _ in range(1 + rc.alternations):
+        if progress is not None:
+            progress.check()
+        Ys, As = [], []
+        for cube, valid in cubes:
+            A = engine.abundances(cube, valid, generator=generator)
+            Ys.append(cube[:, valid].T)
+            As.append(A[:, valid].T)
+        Y, A = np.concatenate(Ys), np.concatenate(As)
+        # purity-weighted least squares: near-pure pixels say most about their endmember
+        w = np.sqrt(A.max(axis=1) ** 4)[:, None]
+        E_ls = engine.endmembers_from_abundances(Y * w, A * w)
+        engine.E = engine.refine_endmembers(E_ls, generator=generator) if rc.steps_1d > 0 else E_ls
+    match, angles = None, None
+    if lib is not None:
+        engine.names, match, angles = library_names(engine.E, lib)
+    return engine.E, engine.names, match, angles
+
+
+def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
+    """Keep a learned stage only if it lowers the SURE on the scene's own windows
+    (:func:`core.deep.engine.scene_validate`); the decisions go into ``engine.validation``."""
+    from .engine import scene_validate
+
+    sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=seed)
+    if sure is not None:
+        prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
+        engine.validation = {**(engine.validation or {}), "scene_sure": sure,
+                             "use_correction": sure["use_correction"], "use_refinement": sure["use_refinement"]}
+
+
+def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True, stages=STAGES):
+    """Fit an engine to the scene of ``rc`` (see module doc).
+
+    E0 and the mixing model come from :func:`core.deep.robust.robust_endmembers`
+    (plain VCA with the linear model when it cannot run); :func:`gate_on_scene`
+    then keeps a learned stage only if it lowers the scene's SURE. With
+    ``calibrate_endmembers=False`` the engine keeps E0 (the accuracy benchmark's
+    ablation).
+
+    Returns:
+        (engine, :class:`SceneFit`)
+    """
+    from .robust import noise_sigma, robust_endmembers
+
+    opts, prog, bands = rc.options, rc.progress, rc.bands
+    t0 = time.perf_counter()
+    device = pick_device(opts.device)
+    set_threads()
+    gen = seed_everything(opts.seed)
+    st = estimate_start(reader, rc.input_path, opts, rc.wavelengths_nm, rc.fwhm_nm, len(bands), prog.sub(0, 4))
+    Y, p, lib, E0, names = st.Y, st.p, st.lib, st.E, st.names
+    lib_match, angles = st.lib_match, st.angles
+    mixing, robust = "linear", None
+    cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)  # read once: robust start and scene gate
+    prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
+              "representative spectra, scale test")
+    robust = robust_endmembers(cubes, p, seed=opts.seed, progress=prog)
+    if robust is not None:
+        E0, mixing, sigma = robust["E"], robust["mixing"], robust["sigma"]
+        prog.info(f"mixing model: {mixing} (abundance-sum spread {robust['scale_ratio']:.1f}× noise); "
+                  f"energy outside the {p}-endmember subspace {robust['model_excess']:.2f}× noise: "
+                  + ("within-material variability, representative endmembers" if robust["variability"]
+                     else "no within-material variability"))
+        if lib is not None:
+            names, lib_match, angles = library_names(E0, lib)
+    else:  # the robust start estimates the noise on its windows; otherwise from the sample
+        sigma = noise_sigma(Y)
+    if supervised is not None:
+        # the reference abundances fix the endmembers and their order: the spectra that explain the
+        # scene with them (least squares), band k of the reference being endmember k
+        cube, A_ref = supervised
+        ok = cube.any(axis=0) & (A_ref.sum(axis=0) > 0.5)  # nodata arrives as zeros (spectrum or abundances)
+        E0 = Engine.endmembers_from_abundances(cube[:, ok].T, A_ref[:, ok].T)
+        names, lib_match, angles = library_names(E0, lib)
+        prog.info("supervised: endmembers from the reference abundances (least squares), in their band order")
+    t_est = time.perf_counter() - t0
+    cfg = EngineConfig.preset(opts.quality)
+    engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
+                        library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
+                        supervised=supervised, mixing=mixing,
+                        scale_std=0.0 if robust is None else robust["scale_std"], stages=stages)
+    if supervised is None:  # with a reference, the supervised gate is the better judge
+        gate_on_scene(engine, cubes, sigma, opts.seed, prog)
+    t_fit = time.perf_counter() - t0 - t_est
+    if calibrate_endmembers and engine.refine_cfg.calibrate:
+        prog.info("calibrating the endmembers")
+        _, _, m2, a2 = calibrate(engine, reader, lib, progress=prog, generator=gen)
+        if m2 is not None:
+            lib_match, angles = m2, a2
+    fit = SceneFit(p=p, p_est=st.p_est, lib=lib, E0=E0, generator=gen,
+                   lib_match=lib_match if lib is not None else None,
+                   angles=angles if lib is not None else None, noise_sigma=sigma, device=str(device),
+                   validation=getattr(engine, "validation", None), mixing=engine.mixing,
+                   scale_ratio=None if robust is None else robust["scale_ratio"],
+                   model_excess=None if robust is None else robust["model_excess"],
+                   timings={"estimation_s": t_est, "fitting_s": t_fit,
+                            "calibration_s": time.perf_counter() - t0 - t_est - t_fit})
+    prog.set_progress(85)
+    return engine, fit
+
+
+def engine_from_checkpoint(path: str, n_bands: int, wl, device, bands=None) -> Engine:
+    ck = load_checkpoint(path)
+    meta = ck["meta"]
+    check_compatible(meta, n_bands, wl, path, band_indices=bands)
+    try:
+        cfg = EngineConfig.from_dict(meta["config"])
+        eng = Engine(n_bands, ck["E"], meta["names"], cfg, float(meta["scale"]), device)
+        eng.load_state(ck["state"])
+        eng.trained = [st for st in meta.get("stages", STAGES) if st in STAGES]  # older checkpoints: all
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise UnmixError(f"not a valid DiffUnmix checkpoint (model does not match its config): {path}") from exc
+    return eng
+
+
+def checkpoint_payload(engine: Engine, bands, wl, noise_sigma=()) -> dict:
+    """The checkpoint of ``engine`` fitted on ``bands`` (0-based) at wavelengths ``wl``, with the
+    fit's per-band noise estimate ``noise_sigma`` (B,)."""
+    meta = {"bands": engine.B, "band_indices": [int(b) for b in bands],
+            "wavelengths_nm": None if wl is None else [float(w) for w in wl],
+            "names": list(engine.names), "scale": engine.scale, "config": engine.cfg.to_dict(),
+            "noise_sigma": [float(s) for s in (() if noise_sigma is None else noise_sigma)],
+            "stages": list(engine.trained)}
+    return {"meta": meta, "E": engine.E, "state": engine.state()}
+
+
+def uncertainty_steps(engine) -> int:
+    """DDIM steps of the stochastic refinements drawn for ``--uncertainty``: the engine's own,
+    or the default when its self-validation turned the refinement off (the trained ResUNet2D's
+    posterior spread is the uncertainty either way; a deterministic stage has none)."""
+    return engine.refine_cfg.steps_2d if engine.refine_cfg.steps_2d > 0 else RefineConfig().steps_2d
+
+
+def _uncertainty(engine, cube, valid, n, seed):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    steps = uncertainty_steps(engine)
+    draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g, steps_2d=steps) for _ in range(n)])
+    return draws.std(axis=0)
+def _engine_for(rc: RunContext, reader):
+    """The engine of a run: the saved model of ``rc.options.model`` or one fitted to the scene."""
+    opts, bands, wl = rc.options, rc.bands, rc.wavelengths_nm
+    if not opts.model:
+        return fit_scene(rc, reader)
+    device = pick_device(opts.device)
+    set_threads()
+    engine = engine_from_checkpoint(opts.model, len(bands), wl, device, bands=bands)
+    if opts.endmembers and opts.endmembers != engine.P:
+        raise UnmixError(f"the saved model has {engine.P} endmembers, not the {opts.endmembers} "
+                         f"requested: leave the number of endmembers at 0 (or {engine.P})")
+    seed_everything(opts.seed)
+    fit = SceneFit(p=engine.P, device=str(device))
+    lib = load_library_for(opts.library, wl, rc.fwhm_nm, len(bands))
+    if lib is not None:
+        engine.names, fit.lib_match, fit.angles = library_names(engine.E, lib)
+    return engine, fit
+
+
+def run_full(rc: RunContext):
+    """The deep engine on the raster of ``rc`` (see :func:`core.pipeline.unmix`): fit (or load),
+    then one tiled, streamed pass writing abundances, residual and uncertainty; every output staged
+    and committed together. Holds the engine lock while it runs."""
+    with engine_turn(rc.progress):
+        return _run_full(rc)
+
+
+def _run_full(rc: RunContext):
+    opts, prog, info = rc.options, rc.progress, rc.info
+    want_unc = rc.wants("unc") and opts.uncertainty > 0
+    staged = rc.staged()
+    writers = []
+    try:
+        with RasterReader(rc.input_path, bands=rc.bands) as reader:
+            engine, fit = _engine_for(rc, reader)
+            P = engine.P
+            if want_unc and "abundance-diffusion" not in engine.trained:
+                raise UnmixError("the abundance uncertainty samples the abundance diffusion, which this model "
+                                 "has not fitted (train it with --stage abundance-diffusion --resume)")
+            t1 = time.perf_counter()
+            geo = info.georef()
+            writers.append((RasterWriter(staged.path("A"), info.width, info.height, P, band_names=engine.names,
+                                         **geo), 0, P))
+            ch = P
+            if rc.wants("res"):
+                writers.append((RasterWriter(staged.path("res"), info.width, info.height, 1,
+                                             band_names=["reconstruction_rmse"], **geo), ch, ch + 1))
+                ch += 1
+            if want_unc:
+                writers.append((RasterWriter(staged.path("unc"), info.width, info.height, P,
+                                             band_names=[f"{n} std" for n in engine.names], **geo), ch, ch + P))
+                ch += P
+            E = engine.E
+            tile_check = CancelOnly(prog)  # DDIM steps inside a tile are cancellation points too
+            run_gen = torch.Generator(device="cpu").manual_seed(opts.seed)  # this run's own noise
+
+            def fn(cube, valid):
+                A = engine.abundances(cube, valid, generator=run_gen, progress=tile_check)
+                parts = [A]
+                if rc.wants("res"):
+                    b, h, w = cube.shape
+                    pix = np.nan_to_num(cube).reshape(b, -1).T
+                    parts.append(reconstruction_rmse(pix, A.reshape(P, -1).T, E).T.reshape(1, h, w))
+                if want_unc:
+                    parts.append(_uncertainty(engine, cube, valid, opts.uncertainty, opts.seed))
+                return np.concatenate(parts, axis=0)
+
+            # a GPU is fed larger tiles: per-call overhead, not arithmetic, bounds it at 128 px
+            tile = engine.cfg.tile if engine.device.type != "cuda" else max(engine.cfg.tile, 512)
+            overlap = max(engine.cfg.overlap, 4)
+            margin = min(int(engine.hybrid.receptive_field), (overlap - 1) // 2)
+            stats = process_tiled(reader, fn, ch, writers, tile=tile, overlap=overlap, progress=prog.sub(85, 98),
+                                  margin=margin)
+            for w, _, _ in writers:
+                w.close()
+            fit.timings["inference_s"] = time.perf_counter() - t1
+            fit.timings["inference_pixels_per_s"] = stats["valid_pixels"] / max(fit.timings["inference_s"], 1e-9)
+        result = finish_outputs(rc, staged, engine.E, engine.names, fit.lib_match, fit.angles, engine.P, fit.p_est,
+                                fit.timings,
+                                extra={"valid_pixels": stats["valid_pixels"], "device": fit.device,
+                                       "mixing_model": engine.mixing, "scale_ratio": fit.scale_ratio,
+                                       "model_excess": fit.model_excess,
+                                       "self_validation": fit.validation,
+                                       "uncertainty": ({"draws": opts.uncertainty,
+                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
+                                                       if want_unc else None),
+                                       "engine_config": engine.cfg.to_dict()})
+        staged.commit(prog)
+    except BaseException:
+        for w, _, _ in writers:
+            w.abort()
+        staged.abort()
+        raise
+    prog.set_progress(100)
+    return result
+
+
+def train_model(input_path, model_path, opts, progress=None, reference_abundances=None, stages=STAGES,
+                resume=None):
+    """Fit the engine to a raster and save it as a checkpoint (``python -m core train``, Processing's
+    train). Holds the engine lock while it runs.
+
+    Args:
+        stages: the networks to fit (of :data:`core.options.STAGES`), in order; by default all.
+        resume: a checkpoint to go on from (same bands): its endmembers, mixing model and
+            fitted networks are kept, the ``stages`` are fitted (further) on this raster.
+            Fitting a later stage without an earlier one needs it.
+
+    Returns:
+        (engine, :class:`SceneFit`)
+    """
+    prog = ensure(progress)
+    with engine_turn(prog):
+        return _train_model(input_path, model_path, opts, prog, reference_abundances, stages, resume)
+
+
+def _train_model(input_path, model_path, opts, prog, reference_abundances, stages, resume):
+    opts.validate()
+    stages = [st for st in STAGES if st in set(stages)]
+    if not stages:
+        raise UnmixError(f"no stage to fit (choose from {', '.join(STAGES)})")
+    if resume is None and stages[0] != STAGES[0]:
+        raise UnmixError(f"fitting {stages[0]} without {STAGES[0]} needs a checkpoint to resume from "
+                         f"(--resume), one whose HybridSTU is fitted")
+    check_outputs([model_path], [input_path, opts.library, reference_abundances, resume])
+    info, bands, wl, fwhm = open_input(input_path, opts.bands)
+    rc = RunContext(input_path, {"model": model_path}, opts, prog, info, bands, wl, fwhm)
+    if resume is not None:
+        return _resume_training(rc, stages, resume, reference_abundances)
+    supervised = None
+    with RasterReader(input_path, bands=bands) as reader:
+        if reference_abundances:
+            A_ref, valid_a, ainfo = read_cube(reference_abundances)
+            if (ainfo.width, ainfo.height) != (info.width, info.height):
+                raise UnmixError("reference abundances and input raster differ in size")
+            cube, _ = reader.read(0, 0, info.width, info.height)
+            opts.endmembers = opts.endmembers or A_ref.shape[0]
+            if opts.endmembers != A_ref.shape[0]:
+                raise UnmixError(f"{opts.endmembers} endmembers requested but the reference abundances have "
+                                 f"{A_ref.shape[0]} bands")
+            supervised = (np.nan_to_num(cube), np.nan_to_num(A_ref))
+        engine, fit = fit_scene(rc, reader, supervised=supervised, stages=stages)
+    prog.check()
+    save_checkpoint(model_path, checkpoint_payload(engine, bands, wl, fit.noise_sigma))
+    prog.set_progress(100)
+    return engine, fit
+
+
+def _resume_training(rc: RunContext, stages, resume, reference_abundances):
+    """``train --resume``: load the checkpoint, fit ``stages`` on this raster, gate, save."""
+    opts, prog, bands, wl = rc.options, rc.progress, rc.bands, rc.wavelengths_nm
+    if reference_abundances:
+        raise UnmixError("supervised fitting (reference abundances) starts from scratch: drop --resume")
+    t0 = time.perf_counter()
+    device = pick_device(opts.device)
+    set_threads()
+    engine = engine_from_checkpoint(resume, len(bands), wl, device, bands=bands)
+    if opts.endmembers and opts.endmembers != engine.P:
+        raise UnmixError(f"the checkpoint has {engine.P} endmembers, not the {opts.endmembers} requested")
+    missing = [st for st in STAGES[:STAGES.index(stages[0])] if st not in engine.trained]
+    if missing:
+        raise UnmixError(f"the checkpoint's {', '.join(missing)} is not fitted yet: fit it first "
+                         f"(--stage {missing[0]})")
+    if stages == ["endmember-diffusion"] and not EngineConfig.preset(opts.quality).fit.get("unet1d_iters", 0):
+        raise UnmixError(f"the endmember diffusion is fitted at quality 'best' only (it is off at "
+                         f"'{opts.quality}'): add --quality best")
+    sigma = engine.noise_sigma()  # the fit's noise estimate, kept in the prior's state
+    lib = load_library_for(opts.library, wl, rc.fwhm_nm, len(bands))
+    with RasterReader(rc.input_path, bands=bands) as reader:
+        cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)
+        prog.info(f"resuming from {os.path.basename(resume)} (fitted: {', '.join(engine.trained)}); "
+                  f"fitting {', '.join(stages)}")
+        cfg = EngineConfig.preset(opts.quality)
+        fit_engine(None, engine.E, engine.names, sigma, cfg, device, seed=opts.seed,
+                   library=None if lib is None else lib.spectra, progress=prog.sub(0, 90), engine=engine,
+                   stages=stages)
+        gate_on_scene(engine, cubes, sigma, opts.seed, prog)
+        if "endmember-diffusion" in stages and engine.refine_cfg.calibrate:
+            prog.info("calibrating the endmembers")  # what the endmember diffusion is for
+            calibrate(engine, reader, lib, progress=prog, generator=seed_everything(opts.seed))
+    fit = SceneFit(p=engine.P, noise_sigma=sigma, validation=engine.validation, device=str(device),
+                   timings={"fitting_s": time.perf_counter() - t0})
+    prog.check()
+    save_checkpoint(rc.outputs["model"], checkpoint_payload(engine, bands, wl, fit.noise_sigma))
+    prog.set_progress(100)
+    return engine, fit

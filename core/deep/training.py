@@ -1,0 +1,284 @@
+"""Semi-blind fitting: training data synthesised from the scene's own endmembers.
+
+Analysts rarely have reference abundances, so the default fits the models to
+the scene itself. Training patches are synthetic mixtures of variants of the
+initial endmembers ``E0 (P, B)`` (per-patch scaling and smooth spectral
+perturbation, mild illumination changes) mixed by spatially structured
+abundance maps (:func:`core.classical.synth.abundance_field`: Gaussian random fields,
+Legendre fields, blurred mosaics), with noise matched to the scene's own
+per-band noise estimate (HySime's multiple regression). Then:
+
+* HybridSTU learns patches ``Y (n, B, h, w)`` → abundances ``A (n, P, h, w)``;
+* ResUNet2D learns, as a DDPM (ε-prediction), clean maps conditioned on the
+  HybridSTU estimate, for diffusion steps ``t ≤ t_max_2d`` (refinement starts
+  from a partially noised estimate, so higher steps are never used);
+* ResUNet1D learns, as a DDPM, clean spectra conditioned on degraded ones.
+
+A supervised mode (:func:`supervised_batches`) uses the scene and reference
+abundances instead of synthetic mixtures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..options import FAMILIES
+from ..progress import ensure
+from .models.embeddings import ConfigMixin
+
+
+@dataclass
+class FitConfig(ConfigMixin):
+    """Hyper-parameters of the semi-blind fitting (JSON round trip)."""
+
+    patch: int = 24
+    pool: int = 384  # abundance patches generated once, re-used with flips/rotations
+    batch: int = 16
+    hybrid_iters: int = 350
+    unet2d_iters: int = 250
+    unet1d_iters: int = 250
+    lr: float = 3e-3
+    scale_jitter: float = 0.01  # std of per-patch endmember scaling
+    shape_jitter: float = 0.005  # amplitude of smooth spectral perturbation
+    illumination: float = 0.01  # std of per-pixel illumination scaling
+    noise_low: float = 0.6  # noise level drawn in [low, high] × the scene's estimate
+    noise_high: float = 1.4
+    t_max_2d: int = 150
+    t_max_1d: int = 150
+    purity_low: float = 0.2
+    purity_high: float = 0.95
+
+
+class PatchGenerator:
+    """Synthetic training patches from endmember variants.
+
+    Args:
+        E: endmembers (P, B), in the (scaled) units the network sees.
+        noise_sigma: per-band noise standard deviation (B,) in the same units.
+        cfg: :class:`FitConfig`.
+        seed: seed of every random draw.
+    """
+
+    def __init__(self, E: np.ndarray, noise_sigma: np.ndarray, cfg: FitConfig, seed: int = 0):
+        from ..classical.synth import abundance_field
+
+        self.E = np.asarray(E, np.float32)
+        self.P, self.B = self.E.shape
+        self.sigma = np.asarray(noise_sigma, np.float32).reshape(1, self.B, 1, 1)
+        self.cfg = cfg
+        self.rng = np.random.default_rng(seed)
+        h = cfg.patch
+        pool = np.empty((cfg.pool, self.P, h, h), np.float32)
+        for i in range(cfg.pool):
+            fam = FAMILIES[i % len(FAMILIES)]
+            purity = self.rng.uniform(cfg.purity_low, cfg.purity_high)
+            pool[i] = abundance_field(self.P, h, h, fam, self.rng, purity=purity)
+        self.pool = pool
+        k = np.arange(1, 7)[:, None]
+        x = np.linspace(0, 1, self.B)[None, :]
+        self.basis = (np.cos(np.pi * k * x) / k).astype(np.float32)  # (6, B) smooth shapes
+
+    def endmember_variants(self, n: int) -> np.ndarray:
+        """(n, P, B) scaled and smoothly perturbed copies of E (non-negative)."""
+        c = self.cfg
+        scale = 1.0 + c.scale_jitter * self.rng.standard_normal((n, self.P, 1))
+        coef = self.rng.standard_normal((n, self.P, self.basis.shape[0])).astype(np.float32)
+        shape = 1.0 + c.shape_jitter * (coef @ self.basis)
+        return np.clip(self.E[None] * scale * shape, 0.0, None).astype(np.float32)
+
+    def batch(self, n: int):
+        """Draw a batch.
+
+        Returns:
+            (Y (n, B, h, w) noisy, A (n, P, h, w), E_var (n, P, B)) float32 arrays.
+        """
+        c = self.cfg
+        idx = self.rng.integers(0, self.pool.shape[0], n)
+        A = self.pool[idx].copy()
+        for i in range(n):  # dihedral augmentation + endmember permutation
+            A[i] = np.rot90(A[i], self.rng.integers(4), axes=(1, 2))
+            if self.rng.random() < 0.5:
+                A[i] = A[i][:, :, ::-1]
+            A[i] = A[i][self.rng.permutation(self.P)]
+        Ev = self.endmember_variants(n)
+        Y = np.einsum("npb,nphw->nbhw", Ev, A, optimize=True)
+        if c.illumination > 0:
+            h = A.shape[-1]
+            ill = 1.0 + c.illumination * self.rng.standard_normal((n, 1, 1, 1))
+            ill = ill + 0.5 * c.illumination * self.rng.standard_normal((n, 1, h, h))
+            Y = Y * ill.astype(np.float32)
+        level = self.rng.uniform(c.noise_low, c.noise_high, (n, 1, 1, 1)).astype(np.float32)
+        Y = Y + level * self.sigma * self.rng.standard_normal(Y.shape).astype(np.float32)
+        return Y.astype(np.float32), A.astype(np.float32), Ev
+
+
+def _adam(params, lr: float, iters: int):
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, iters) / max(iters, 1))) * 0.95 + 0.05)
+    return opt, sched
+
+
+def _train(params, iters: int, lr: float, loss_fn, progress=None) -> list:
+    """Adam with cosine decay for ``iters`` steps of ``loss_fn()``; checks cancellation each step.
+
+    Returns:
+        Loss history (one float per iteration).
+    """
+    prog = ensure(progress)
+    opt, sched = _adam(params, lr, iters)
+    hist = []
+    for it in range(iters):
+        prog.check()
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        hist.append(float(loss.detach()))
+        prog.set_progress(100.0 * (it + 1) / iters)
+    return hist
+
+
+def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None,
+               batches=None) -> list:
+    """Train HybridSTU on synthetic patches (MSE on abundances + reconstruction).
+
+    Args:
+        model: :class:`core.deep.models.HybridSTU`.
+        gen: patch source (``batch(n)`` → Y, A, E_var).
+        cfg: :class:`FitConfig` (``hybrid_iters``, ``batch``, ``lr``).
+        device: torch device.
+        progress: progress protocol (checked every iteration).
+        batches: optional callable ``n -> (Y, A, E)`` replacing ``gen.batch`` (supervised mode).
+
+    Returns:
+        Loss history (one float per iteration).
+    """
+    draw = batches or gen.batch
+    model.train()
+
+    def loss_fn():
+        Y, A, Ev = (torch.from_numpy(v).to(device) for v in draw(cfg.batch))
+        A_hat = model(Y)
+        rec = torch.einsum("npb,nphw->nbhw", Ev, A_hat)
+        rec_ref = torch.einsum("npb,nphw->nbhw", Ev, A)
+        return F.mse_loss(A_hat, A) + 0.1 * F.mse_loss(rec, rec_ref) / (rec_ref.pow(2).mean() + 1e-12)
+
+    hist = _train(model.parameters(), cfg.hybrid_iters, cfg.lr, loss_fn, progress)
+    model.eval()
+    return hist
+
+
+def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, device, progress=None,
+               batches=None) -> list:
+    """Train ResUNet2D as a conditional DDPM on abundance maps.
+
+    ``x0 = 2A − 1`` (maps [0, 1] to [−1, 1]); the condition is the HybridSTU
+    estimate on the same patch, in the same scale; ``t ~ U{0 … t_max_2d}``;
+    ``x_t`` by DDPM eq. 4. The loss is the x0-form of the DDPM objective
+    (MSE on x̂0, equivalent to ε-MSE weighted by SNR(t)) on a
+    :class:`core.deep.engine.ResidualX0` model.
+    """
+    draw = batches or gen.batch
+    unet.train()
+    hybrid.eval()
+    g = torch.Generator(device="cpu").manual_seed(int(gen.rng.integers(2**31)))
+
+    def loss_fn():
+        Y, A, _ = draw(cfg.batch)
+        Y, A = torch.from_numpy(Y).to(device), torch.from_numpy(A).to(device)
+        with torch.no_grad():
+            cond = 2.0 * hybrid(Y) - 1.0
+        x0 = 2.0 * A - 1.0
+        t = torch.randint(0, cfg.t_max_2d + 1, (x0.shape[0],), generator=g)
+        x_t = schedule.add_noise(x0, torch.randn(x0.shape, generator=g).to(device), t)  # DDPM eq. 4
+        return F.mse_loss(unet.predict_x0(x_t, t.to(device), cond), x0)
+
+    hist = _train(unet.parameters(), cfg.unet2d_iters, cfg.lr, loss_fn, progress)
+    unet.eval()
+    return hist
+
+
+def spectra_pairs(E: np.ndarray, rng: np.random.Generator, n: int, noise: float,
+                  library: np.ndarray | None = None):
+    """Clean spectra and degraded versions for the endmember diffusion.
+
+    Clean spectra are endmember variants (and library spectra when given),
+    normalised by their mean. Degraded ones carry what least-squares endmember
+    estimates show: leakage of the other endmembers (abundance errors mix them
+    in), white noise and a smooth bias.
+
+    Returns:
+        (clean (n, 1, B), degraded (n, 1, B)) float32, both mean-normalised.
+    """
+    P, B = E.shape
+    src = E if library is None or len(library) == 0 else np.concatenate([E, library])
+    pick = rng.integers(0, src.shape[0], n)
+    k = np.arange(1, 7)[:, None]
+    x = np.linspace(0, 1, B)[None, :]
+    basis = np.cos(np.pi * k * x) / k
+    clean = src[pick] * (1 + 0.05 * rng.standard_normal((n, 1))) * (1 + 0.02 * rng.standard_normal((n, 6)) @ basis)
+    clean = np.clip(clean, 1e-6, None)
+    En = E / np.clip(E.mean(axis=1, keepdims=True), 1e-12, None)
+    clean = clean / clean.mean(axis=1, keepdims=True)
+    leak = rng.standard_normal((n, P)) * rng.uniform(0.0, 0.15, (n, 1))
+    deg = clean + leak @ En
+    deg = deg / np.clip(deg.mean(axis=1, keepdims=True), 1e-6, None)
+    lvl = rng.uniform(0.0, 1.0, (n, 1)) * noise
+    deg = deg + lvl * rng.standard_normal(clean.shape) + 0.02 * rng.standard_normal((n, 6)) @ basis
+    return clean[:, None].astype(np.float32), deg[:, None].astype(np.float32)
+
+
+def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int = 0,
+               noise: float = 0.05, library: np.ndarray | None = None, progress=None) -> list:
+    """Train ResUNet1D as a conditional DDPM on mean-normalised spectra (x0 = s − 1), x0-form loss."""
+    if cfg.unet1d_iters <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    unet.train()
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def loss_fn():
+        clean, deg = spectra_pairs(E, rng, 2 * cfg.batch, noise, library)
+        x0 = torch.from_numpy(clean).to(device) - 1.0
+        cond = torch.from_numpy(deg).to(device) - 1.0
+        t = torch.randint(0, cfg.t_max_1d + 1, (x0.shape[0],), generator=g)
+        x_t = schedule.add_noise(x0, torch.randn(x0.shape, generator=g).to(device), t)  # DDPM eq. 4
+        return F.mse_loss(unet.predict_x0(x_t, t.to(device), cond), x0)
+
+    hist = _train(unet.parameters(), cfg.unet1d_iters, cfg.lr, loss_fn, progress)
+    unet.eval()
+    return hist
+
+
+def supervised_batches(Y: np.ndarray, A: np.ndarray, E: np.ndarray, patch: int, seed: int = 0):
+    """Batches of random crops of a scene with reference abundances (supervised mode).
+
+    Args:
+        Y: scene cube (B, H, W) in network units.
+        A: reference abundances (P, H, W).
+        E: endmembers (P, B) used for the reconstruction term.
+        patch: crop size (clipped to the scene size).
+
+    Returns:
+        A callable ``n -> (Y (n,B,h,w), A (n,P,h,w), E (n,P,B))``.
+    """
+    rng = np.random.default_rng(seed)
+    _, H, W = Y.shape
+    h, w = min(patch, H), min(patch, W)
+
+    def draw(n):
+        ys = rng.integers(0, H - h + 1, n)
+        xs = rng.integers(0, W - w + 1, n)
+        Yb = np.stack([Y[:, y:y + h, x:x + w] for y, x in zip(ys, xs)])
+        Ab = np.stack([A[:, y:y + h, x:x + w] for y, x in zip(ys, xs)])
+        Eb = np.repeat(E[None].astype(np.float32), n, axis=0)
+        return np.nan_to_num(Yb).astype(np.float32), np.nan_to_num(Ab).astype(np.float32), Eb
+
+    return draw

@@ -1,0 +1,46 @@
+"""Fixtures of the hostile-input tests: three bundled-library spectra at 20 bands, a small scene,
+an unfitted engine saved as a real checkpoint, and the full engine with its iterations cut."""
+
+import pytest
+from hostile_util import NAMES, WL, save_model, write_scene
+
+from core.io.library import bundled_library_path, read_library, resample
+
+
+@pytest.fixture(scope="module")
+def spectra():
+    """Three bundled-library spectra at the 20 bands: (names, E (3, 20))."""
+    lib = resample(read_library(bundled_library_path()), WL)
+    idx = [lib.names.index(n) for n in NAMES]
+    return list(NAMES), lib.spectra[idx]
+
+
+@pytest.fixture
+def tiny_engine(monkeypatch):
+    """The full engine's ``fast`` preset with its iteration counts cut to a few."""
+    from core.deep.engine import EngineConfig
+    from core.deep.training import FitConfig
+
+    preset = EngineConfig.preset.__func__
+
+    def tiny(cls, quality="default"):
+        cfg = preset(cls, "fast")
+        cfg.fit = {**FitConfig.from_dict(cfg.fit).to_dict(), "hybrid_iters": 3, "unet2d_iters": 3, "unet1d_iters": 0,
+                   "pool": 8, "batch": 2, "patch": 16}
+        return cfg
+
+    monkeypatch.setattr(EngineConfig, "preset", classmethod(tiny))
+
+
+@pytest.fixture(scope="module")
+def model(spectra, tmp_path_factory):
+    names, E = spectra
+    return save_model(tmp_path_factory.mktemp("model") / "model.pt", E, names)
+
+
+@pytest.fixture(scope="module")
+def scene(spectra, tmp_path_factory):
+    """A 24×24 noise-free scene: (path, A)."""
+    folder = tmp_path_factory.mktemp("scene")
+    A = write_scene(folder / "scene.tif", spectra[1], 24, 24, seed=1)
+    return folder / "scene.tif", A
