@@ -107,7 +107,7 @@ def test_cancel_from_the_feedback_mid_run(scenes, model, tmp_path, method, perce
     run(params(scene, out))  # an earlier run's outputs
     before = snapshot(out)
     assert sorted(before) == ["abundances.tif", "endmembers.csv", "report.json"]
-    extra = {"MODEL": model} if method == "full" else {}
+    extra = {"MODEL": model, "METHOD": 0} if method == "full" else {}
     feedback = CancelAt(percent)
     with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
         run(params(scene, out, SEED=1, **extra), feedback)
@@ -170,11 +170,11 @@ def test_two_runs_at_once_match_runs_alone(scenes, model, tmp_path, runs):
     global random generator): run together, their DDIM noise used to interleave and their
     abundances differed from the same runs alone by up to 3e-4."""
     first, second = runs.split(" + ")
-    extra = {"MODEL": model} if second == "full" else {"ENDMEMBERS": 4}
+    extra = {"MODEL": model, "METHOD": 0} if second == "full" else {"ENDMEMBERS": 4}
 
     def both(tag):
         return [params(scenes[0]["windows" if first == "vca-fcls" else "tiles"], tmp_path / f"{tag}1",
-                       **({"MODEL": model} if first == "full" else {})),
+                       **({"MODEL": model, "METHOD": 0} if first == "full" else {})),
                 params(scenes[0]["tiles"], tmp_path / f"{tag}2", SEED=5, **extra)]
 
     alone = []

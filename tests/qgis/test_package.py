@@ -20,7 +20,7 @@ def test_package_zip(tmp_path):
         meta.read_string(zf.read("diffunmix/metadata.txt").decode("utf-8"))
     assert all(n.startswith("diffunmix/") for n in names)
     for required in ("diffunmix/metadata.txt", "diffunmix/__init__.py", "diffunmix/plugin/plugin.py",
-                     "diffunmix/plugin/spectra_dock.py", "diffunmix/core/pipeline.py", "diffunmix/core/tasks.py",
+                     "diffunmix/plugin/spectra_dock.py", "diffunmix/core/pipeline.py", "diffunmix/core/run/tasks.py",
                      "diffunmix/i18n/diffunmix_de.qm", "diffunmix/resources/styles/abundance.qml",
                      "diffunmix/resources/models/diffunmix_example.model3", "diffunmix/resources/icon.svg"):
         assert required in names, required

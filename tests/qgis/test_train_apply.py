@@ -71,7 +71,7 @@ def test_unmix_with_saved_model_matches_apply(model, tiny_scene, tmp_path):
     common = {"INPUT": tiny_scene["path"], "MODEL": model["path"], "SEED": 0}
     a = run_alg("diffunmix:apply", dict(common, OUTPUT=str(tmp_path / "apply.tif"),
                                         OUTPUT_ENDMEMBERS=str(tmp_path / "apply.csv")))
-    u = run_alg("diffunmix:unmix", dict(common, ENDMEMBERS=5, METHOD=1, OUTPUT=str(tmp_path / "unmix.tif"),
+    u = run_alg("diffunmix:unmix", dict(common, ENDMEMBERS=5, METHOD=0, OUTPUT=str(tmp_path / "unmix.tif"),
                                         OUTPUT_ENDMEMBERS=str(tmp_path / "unmix.csv")))
     assert u["ENDMEMBER_COUNT"] == 3 and u["ENDMEMBER_NAMES"] == a["ENDMEMBER_NAMES"]  # the model decides
     assert np.allclose(read_raster(a["OUTPUT"])["data"], read_raster(u["OUTPUT"])["data"], atol=1e-5)
