@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import shutil
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional
@@ -34,6 +36,55 @@ def partial_path(path: str, tag: Optional[str] = None) -> str:
     stem, ext = os.path.splitext(name)
     tag = tag or f"{os.getpid()}-{next(_counter)}"
     return os.path.join(folder, f".{stem}.partial-{tag}{ext}")
+
+
+#: ``.NAME.partial-PID-N.EXT`` (and its ``.aux.xml``), and the synthetic scene's ``.diffunmix-synth-PID-…``
+#: working folder: what a killed run can leave behind
+_PARTIAL = re.compile(r"^\.(?:.+\.partial-(\d+)-\d+(?:\.[^.]*)?(?:\.aux\.xml)?|diffunmix-synth-(\d+)-.+)$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def sweep_stale_partials(folder: str) -> list:
+    """Remove the temporary files (and synth working folders) that runs killed before they could
+    clean up (``kill -9``, a power cut) left in ``folder``: those whose process id is not running.
+
+    Temporary files of live runs are left alone. POSIX only (elsewhere a no-op).
+
+    Returns:
+        The paths removed.
+    """
+    if os.name != "posix":
+        return []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        m = _PARTIAL.match(name)
+        if not m or _alive(int(m.group(1) or m.group(2))):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def remove_quietly(*paths: Optional[str]) -> None:

@@ -52,9 +52,15 @@ def check_outputs(paths: List[Optional[str]], inputs) -> None:
         inputs: the input raster's path, or a list of every input file the run
             reads (raster, library, model, reference rasters…; None entries skipped).
     """
+    from ..io.atomic import sweep_stale_partials
+    from ..io.files import input_files
     from ..io.raster import check_output_dir
 
-    sources = [inputs] if isinstance(inputs, (str, os.PathLike)) else [i for i in inputs if i]
+    if any(p is not None and not str(p).strip() for p in paths):
+        raise UnmixError("an output path is empty: give a file or folder name")
+    # every file the inputs read (a VRT's sources, recursively; side-cars), through symlinks
+    given_inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else [i for i in inputs if i]
+    sources = input_files(given_inputs)
     given = [p for p in paths if p]
     for i, p in enumerate(given):
         if any(same_file(p, q) for q in given[:i]):
@@ -64,10 +70,13 @@ def check_outputs(paths: List[Optional[str]], inputs) -> None:
             continue
         for src in sources:
             if same_file(p, src):
-                raise UnmixError(f"an output would overwrite an input file: {p}")
+                direct = any(same_file(p, i) for i in given_inputs)
+                raise UnmixError(f"an output would overwrite an input file: {p}"
+                                 + ("" if direct else " (an input reads it, e.g. as a VRT source)"))
         if os.path.isdir(p):
             raise UnmixError(f"output path is a folder, expected a file name: {p}")
-        check_output_dir(os.path.dirname(os.path.abspath(p)) or ".")
+        folder = check_output_dir(os.path.dirname(os.path.abspath(p)) or ".")
+        sweep_stale_partials(folder)
 
 
 def reconstruction_rmse(Y: np.ndarray, A: np.ndarray, E: np.ndarray) -> np.ndarray:

@@ -352,7 +352,10 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
     if out_dir is not None:
         check_outputs([os.path.join(out_dir, n) for n in ("scene.tif", "truth_abundances.tif",
                                                           "truth_endmembers.csv", "scene.json")], [library])
-        out = generate(out_dir, cfg, library_path=library)
+        from .lock import folder_lock
+
+        with folder_lock(out_dir):  # one run at a time per output folder
+            out = generate(out_dir, cfg, library_path=library)
         return {"paths": dict(out["paths"]), "names": list(out["names"]), "p": p, "bands": int(out["E"].shape[1])}
     finals = {"scene": scene_path, "abundances": abundances_path, "endmembers": endmembers_path}
     missing = [k for k, v in finals.items() if not v]
@@ -360,7 +363,8 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
         raise UnmixError(f"synthesize needs an output folder or all three output paths (missing: {', '.join(missing)})")
     check_outputs(list(finals.values()), [library])
     # generate into a private folder next to the scene, then move the files to their names
-    work = tempfile.mkdtemp(prefix=".diffunmix-synth-", dir=os.path.dirname(os.path.abspath(scene_path)) or ".")
+    work = tempfile.mkdtemp(prefix=f".diffunmix-synth-{os.getpid()}-",
+                            dir=os.path.dirname(os.path.abspath(scene_path)) or ".")
     try:
         out = generate(work, cfg, library_path=library)
         for key, final in finals.items():
