@@ -105,27 +105,39 @@ def stream_pixels(reader, writers: List, fn: Callable[[np.ndarray], List[np.ndar
         progress: progress protocol.
 
     Returns:
-        Sums over valid pixels of the last output's first column and the count,
-        for summary statistics.
+        ``{"sum", "summed", "count", "unsolved"}``: the sum of the last output's first column where
+        finite and how many values it adds; the count of pixels written with finite abundances
+        (the first output); the valid pixels whose abundances were not finite (written as nodata
+        in every output).
     """
     prog = ensure(progress)
     windows = list(reader.windows(max_pixels=1 << 18))
-    total, count = 0.0, 0
+    total, summed, count, unsolved = 0.0, 0, 0, 0
     for i, (x, y, w, h) in enumerate(windows):
         prog.check()
         cube, valid = reader.read(x, y, w, h)
         pix = cube[:, valid].T
-        outs = fn(pix) if pix.shape[0] else None
+        with np.errstate(over="ignore", invalid="ignore"):
+            outs = [np.asarray(o, np.float32) for o in fn(pix)] if pix.shape[0] else None
+        if outs is not None:  # a pixel without finite abundances (first output) is nodata in every output
+            ok = np.isfinite(outs[0]).all(axis=1)
+            rows = np.flatnonzero(valid.ravel())
+            valid = valid.copy()
+            valid.ravel()[rows[~ok]] = False
+            outs = [o[ok] for o in outs]
+            unsolved += int((~ok).sum())
         for k, wr in enumerate(writers):
             arr = np.full((wr.count, h, w), np.nan, np.float32)
             if outs is not None:
-                arr[:, valid] = np.asarray(outs[k], np.float32).T
+                arr[:, valid] = outs[k].T
             wr.write(arr, x, y)
         if outs is not None:
-            total += float(np.sum(outs[-1][:, 0]))
-            count += int(pix.shape[0])
+            last = outs[-1][:, 0]
+            total += float(np.sum(last[np.isfinite(last)], dtype=np.float64))
+            summed += int(np.isfinite(last).sum())
+            count += int(outs[0].shape[0])
         prog.set_progress(100.0 * (i + 1) / len(windows))
-    return {"sum": total, "count": count}
+    return {"sum": total, "summed": summed, "count": count, "unsolved": unsolved}
 
 
 def calibration_windows(width: int, height: int, size: int, count: int = 4) -> list:
