@@ -71,8 +71,12 @@ def load_checkpoint(path: str) -> dict[str, Any]:
 
     if not os.path.isfile(path):
         raise UnmixError(f"model file not found: {path}")
+    import warnings
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's hints (TorchScript archive, pickle protocol) are no use here
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UnmixError(f"not a valid DiffUnmix checkpoint (refused unsafe content): {path}") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,

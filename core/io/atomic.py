@@ -43,6 +43,17 @@ def partial_path(path: str, tag: Optional[str] = None) -> str:
 _PARTIAL = re.compile(r"^\.(?:.+\.partial-(\d+)-\d+(?:\.[^.]*)?(?:\.aux\.xml)?|diffunmix-synth-(\d+)-.+)$")
 
 
+_PARTIAL_NAME = re.compile(r"^\.(.+)\.partial-\d+-\d+((?:\.[^.]*)?)$")
+
+
+def final_name(path: str) -> str:
+    """The final path of a temporary name made by :func:`partial_path` (any other path unchanged):
+    what a message shows the user, who never sees the temporary name."""
+    folder, name = os.path.split(path)
+    m = _PARTIAL_NAME.match(name)
+    return os.path.join(folder, m.group(1) + m.group(2)) if m else path
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -117,7 +128,7 @@ def atomic_write(path: str, what: str = "") -> Iterator[str]:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
-        raise UnmixError(f"cannot write {what}{path}: {exc.strerror or exc} (is the disk full?)") from None
+        raise UnmixError(f"cannot write {what}{final_name(path)}: {exc.strerror or exc} (is the disk full?)") from None
     finally:
         if os.path.exists(tmp):
             remove_quietly(tmp)
@@ -157,5 +168,6 @@ class disk_errors:  # noqa: N801 (a context manager)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None and issubclass(exc_type, OSError):
-            raise UnmixError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from None
+            raise UnmixError(f"cannot write {final_name(self.path)}: {exc.strerror or exc} (is the disk full?)") \
+                from None
         return False

@@ -491,7 +491,9 @@ def write_failure(path: str, exc: BaseException) -> str:
         reason = exc.strerror
     else:
         reason = " ".join(str(exc).split()).replace(path, "").strip(" :,") or type(exc).__name__
-    return f"cannot write {path}: {reason} (is the disk full?)"
+    from .atomic import final_name
+
+    return f"cannot write {final_name(path)}: {reason} (is the disk full?)"
 
 
 def _tile(block: int, size: int) -> int:

@@ -22,6 +22,8 @@ import torch
 from osgeo import gdal
 
 from core.cli import main
+from core.io.library import bundled_library_path, read_library  # noqa: F401 (re-exported to the tests)
+from core.io.raster import read_cube  # noqa: F401 (re-exported to the tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
