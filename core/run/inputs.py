@@ -38,7 +38,7 @@ def open_input(input_path: str, bands: Optional[str]):
 
 
 #: a raster of more than this many pixels per pixel sampled is sampled in random windows, not read whole
-SPARSE_SAMPLING_FACTOR = 16
+SPARSE_SAMPLING_FACTOR = 64
 
 
 def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarray:
