@@ -4,7 +4,8 @@ Whatever the file, :func:`load_checkpoint` and the engine built from it either w
 one-line :class:`UnmixError` — never another exception, never a huge allocation. The raster and
 library readers are fuzzed in ``tests/core/test_fuzz_parsers.py``.
 
-``DIFFUNMIX_FUZZ_EXAMPLES`` sets the examples per test (one tenth of it here, so 20 by default; ``make fuzz`` runs more)."""
+``DIFFUNMIX_FUZZ_EXAMPLES`` sets the examples per test (one tenth of it here, so 20 by default;
+``make fuzz`` runs more)."""
 
 import io
 import json
