@@ -109,3 +109,17 @@ def test_a_refused_write_names_the_output_not_the_temporary_file(scene, tmp_path
     assert proc.returncode == 2 and len(err) == 1, proc.stderr
     assert ".partial-" not in err[0] and f"cannot write {out}{os.sep}" in err[0], err
     assert not out.exists()
+
+
+def test_out_of_memory_is_exit_2_with_one_line(tmp_path):
+    """A real MemoryError: the process may not map more than 3 GB, the scene asked for needs far more."""
+    def small_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    out = tmp_path / "new"
+    proc = subprocess.run([sys.executable, "-m", "core", "synth", "--out", str(out), "--height", "60000", "--width",
+                           "60000", "-p", "3"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          preexec_fn=small_memory)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1 and err[0].startswith("error: out of memory"), proc.stderr
+    assert not out.exists()
