@@ -13,10 +13,10 @@ export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup apt venv test test-core test-qgis test-e2e lint demo bench bench-speed bench-accuracy \
-        package deploy translations clean
+        package deploy translations clean fuzz
 
 help:
-	@echo "make setup | test | demo | bench | bench-speed | bench-accuracy | lint | package | deploy | translations | clean"
+	@echo "make setup | test | fuzz | demo | bench | bench-speed | bench-accuracy | lint | package | deploy | translations | clean"
 
 ## setup: Debian packages (only those missing), then .venv with torch and the test tools
 setup: apt venv
@@ -42,6 +42,13 @@ test: setup translations
 	$(PY) -m pytest -q -p no:pytest_qgis tests/core
 	$(PY) -m pytest -q tests/qgis
 	$(PY) -m pytest -q tests/e2e
+
+## fuzz: the hypothesis fuzz tests of the raster, library and model-file readers, longer
+## (FUZZ_EXAMPLES per parser, default 5000; `make test` runs 200, the model loader a tenth of it)
+FUZZ_EXAMPLES ?= 5000
+fuzz: setup
+	DIFFUNMIX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:pytest_qgis --hypothesis-show-statistics \
+	    tests/core/test_fuzz_parsers.py tests/core/hostile/test_fuzz_checkpoints.py
 
 test-core: setup
 	$(PY) -m pytest -q -p no:pytest_qgis tests/core

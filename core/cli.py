@@ -241,14 +241,21 @@ def _cmd_evaluate(a) -> int:
 def _run_unmix(a, method: str, model=None, quality: str = "default", endmembers: int = 0) -> int:
     from .io.raster import check_output_dir
     from .options import UnmixOptions
-    from .pipeline import unmix
-    from .progress import ConsoleProgress
+    from .run.lock import folder_lock
 
     opts = UnmixOptions(endmembers=endmembers, method=method, library=a.library, model=model,
                         device=a.device, seed=a.seed, bands=a.bands, quality=quality,
                         uncertainty=a.uncertainty)
     opts.validate()
     check_output_dir(a.out)
+    with folder_lock(a.out):  # held until the stale optional outputs below are gone (core/run/lock.py)
+        return _unmix_locked(a, opts)
+
+
+def _unmix_locked(a, opts) -> int:
+    from .pipeline import unmix
+    from .progress import ConsoleProgress
+
     res = unmix(a.input, os.path.join(a.out, "abundances.tif"), os.path.join(a.out, "endmembers.csv"),
                 opts, plot_path=os.path.join(a.out, "endmembers.png"),
                 report_path=os.path.join(a.out, "report.json"),
@@ -372,6 +379,52 @@ def _route_gdal_messages(verbose: bool) -> None:
     gdal.PushErrorHandler(handler)
 
 
+#: path arguments that must not be empty ('' would mean the current folder or no file at all)
+_PATH_ARGS = ("input", "out", "library", "model", "resume", "endmembers_csv", "reference_abundances",
+              "abundances", "reference_endmembers", "json")
+
+
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so the run cleans up as after Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_signalled(signum, frame):
+    import signal
+
+    signal.signal(signum, signal.SIG_IGN)  # a repeated signal does not interrupt the clean-up
+    raise _Signalled(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """SIGTERM and SIGHUP clean up like Ctrl-C (exit 143 / 129); returns the handlers they replace."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            old[sig] = signal.signal(sig, _raise_signalled)
+    return old
+
+
+def _route_python_warnings(verbose: bool) -> None:
+    """Library warnings (numpy overflow, matplotlib glyphs, torch) go to logging, shown with --verbose:
+    a bad input gives our one line; our own warnings are printed as ``warning: …`` lines."""
+    logging.captureWarnings(True)
+    log = logging.getLogger("py.warnings")
+    log.setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
+    log.propagate = False
+    if verbose and not log.handlers:
+        log.addHandler(logging.StreamHandler(sys.stderr))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the CLI; returns the exit status."""
     _limit_gdal_cache()
@@ -379,15 +432,31 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, one line already printed)
         return int(exc.code or 0)
+    empty = [n for n in _PATH_ARGS if getattr(args, n, None) is not None and not str(getattr(args, n)).strip()]
+    if empty:
+        what = "the input path" if empty[0] == "input" else "--" + empty[0].replace("_", "-")
+        print(f"error: {what} is empty: give a file or folder name", file=sys.stderr)
+        return 2
     _route_gdal_messages(getattr(args, "verbose", False))
+    _route_python_warnings(getattr(args, "verbose", False))
     created = _missing_folders(args)
     status = 1
+    old_handlers = _install_signal_handlers()
     try:
         status = _dispatch(args)
         return status
+    except _Signalled as exc:  # arrived after _dispatch returned, during the clean-up
+        status = 128 + exc.signum
+        return status
     finally:
-        if status != 0:
-            _remove_empty(created)
+        try:
+            if status != 0:
+                _remove_empty(created)
+        finally:
+            import signal
+
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
 
 
 def _dispatch(args) -> int:
@@ -397,13 +466,24 @@ def _dispatch(args) -> int:
     except UnmixError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except _Signalled as exc:
+        import signal
+
+        print(f"terminated ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
     except (Cancelled, KeyboardInterrupt):
         print("cancelled", file=sys.stderr)
         return 130
     except MemoryError:
-        print("error: out of memory", file=sys.stderr)
-        return 1
+        print("error: out of memory: try a band subset (--bands), a smaller raster, or free memory", file=sys.stderr)
+        return 2
     except OSError as exc:  # the system refused a read or write (disk full, quota, I/O error)
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # torch's out of memory (CPU allocator or CUDA) is a RuntimeError
+        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
+            print("error: out of memory: try a band subset (--bands), a smaller raster, --device cpu, or free memory",
+                  file=sys.stderr)
+            return 2
+        raise

@@ -60,6 +60,9 @@ class UnmixOptions:
             raise UnmixError(f"seed must be ≥ 0, got {self.seed}")
         if self.model and self.method != "full":
             raise UnmixError("a saved model runs the full engine: choose the full method or no model")
+        if self.device == "cuda" and self.method != "full" and not self.model:
+            raise UnmixError("VCA + FCLS runs on the CPU: device cuda applies to the full engine only "
+                             "(use device auto or cpu)")
         if self.uncertainty and self.method != "full" and not self.model:
             raise UnmixError("the abundance uncertainty needs the full engine: "
                              "VCA + FCLS has no stochastic refinement to sample")

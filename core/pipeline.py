@@ -19,6 +19,7 @@ from .options import UnmixOptions, require_torch
 from .progress import ensure
 from .run.context import RunContext
 from .run.inputs import has_valid_pixel, no_valid_pixels, open_input
+from .run.lock import outputs_locked
 from .run.outputs import UnmixResult, check_outputs
 
 
@@ -51,6 +52,11 @@ def unmix(input_path: str, abundances_path: str, endmembers_path: str,
     outputs = {"A": abundances_path, "E": endmembers_path, "plot": plot_path, "report": report_path,
                "res": residual_path, "unc": uncertainty_path}
     check_outputs(list(outputs.values()), [input_path, opts.library, opts.model])
+    with outputs_locked(outputs.values()):  # one run at a time per output folder (core.run.lock)
+        return _unmix(input_path, outputs, opts, prog, t0)
+
+
+def _unmix(input_path: str, outputs: dict, opts: UnmixOptions, prog, t0: float) -> UnmixResult:
     info, bands, wl, fwhm = open_input(input_path, opts.bands)
     if opts.endmembers and opts.endmembers >= len(bands):
         raise UnmixError(

@@ -67,7 +67,8 @@ class CancelOnly(Progress):
 
 
 class ConsoleProgress(Progress):
-    """Prints messages (and coarse percentages) to stderr for the CLI."""
+    """Prints messages and coarse percentages to stdout for the CLI, warnings (``warning: …``) to
+    stderr: a failed run's stderr holds its warnings and the one error line only."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -76,11 +77,12 @@ class ConsoleProgress(Progress):
     def set_progress(self, percent: float) -> None:
         if not self.quiet and percent >= self._last + 10.0:
             self._last = percent
-            print(f"  {percent:5.1f} %", file=sys.stderr, flush=True)
+            print(f"  {percent:5.1f} %", file=sys.stdout, flush=True)
 
     def info(self, message: str) -> None:
-        if not self.quiet or str(message).startswith("warning: "):  # warnings survive --quiet
-            print(message, file=sys.stderr, flush=True)
+        warning = str(message).startswith("warning: ")
+        if not self.quiet or warning:  # warnings survive --quiet
+            print(message, file=sys.stderr if warning else sys.stdout, flush=True)
 
 
 def ensure(progress: Optional[object]) -> Progress:

@@ -25,7 +25,7 @@ from ..options import STAGES
 from ..progress import CancelOnly, ensure
 from ..run.context import RunContext, engine_turn
 from ..run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, window_cubes
-from ..run.outputs import check_outputs, finish_outputs, reconstruction_rmse
+from ..run.outputs import check_outputs, check_solved, finish_outputs, reconstruction_rmse
 from ..run.start import estimate_start, library_names, load_library_for
 from ..run.tiling import process_tiled
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
@@ -303,6 +303,7 @@ def _run_full(rc: RunContext):
         result = finish_outputs(rc, staged, engine.E, engine.names, fit.lib_match, fit.angles, engine.P, fit.p_est,
                                 fit.timings,
                                 extra={"valid_pixels": stats["valid_pixels"], "device": fit.device,
+                                       **check_solved(stats["valid_pixels"], stats["unsolved"], rc.input_path, prog),
                                        "mixing_model": engine.mixing, "scale_ratio": fit.scale_ratio,
                                        "model_excess": fit.model_excess,
                                        "self_validation": fit.validation,

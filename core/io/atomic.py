@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import shutil
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional
@@ -34,6 +36,66 @@ def partial_path(path: str, tag: Optional[str] = None) -> str:
     stem, ext = os.path.splitext(name)
     tag = tag or f"{os.getpid()}-{next(_counter)}"
     return os.path.join(folder, f".{stem}.partial-{tag}{ext}")
+
+
+#: ``.NAME.partial-PID-N.EXT`` (and its ``.aux.xml``), and the synthetic scene's ``.diffunmix-synth-PID-…``
+#: working folder: what a killed run can leave behind
+_PARTIAL = re.compile(r"^\.(?:.+\.partial-(\d+)-\d+(?:\.[^.]*)?(?:\.aux\.xml)?|diffunmix-synth-(\d+)-.+)$")
+
+
+_PARTIAL_NAME = re.compile(r"^\.(.+)\.partial-\d+-\d+((?:\.[^.]*)?)$")
+
+
+def final_name(path: str) -> str:
+    """The final path of a temporary name made by :func:`partial_path` (any other path unchanged):
+    what a message shows the user, who never sees the temporary name."""
+    folder, name = os.path.split(path)
+    m = _PARTIAL_NAME.match(name)
+    return os.path.join(folder, m.group(1) + m.group(2)) if m else path
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def sweep_stale_partials(folder: str) -> list:
+    """Remove the temporary files (and synth working folders) that runs killed before they could
+    clean up (``kill -9``, a power cut) left in ``folder``: those whose process id is not running.
+
+    Temporary files of live runs are left alone. POSIX only (elsewhere a no-op).
+
+    Returns:
+        The paths removed.
+    """
+    if os.name != "posix":
+        return []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        m = _PARTIAL.match(name)
+        if not m or _alive(int(m.group(1) or m.group(2))):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def remove_quietly(*paths: Optional[str]) -> None:
@@ -66,7 +128,7 @@ def atomic_write(path: str, what: str = "") -> Iterator[str]:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
-        raise UnmixError(f"cannot write {what}{path}: {exc.strerror or exc} (is the disk full?)") from None
+        raise UnmixError(f"cannot write {what}{final_name(path)}: {exc.strerror or exc} (is the disk full?)") from None
     finally:
         if os.path.exists(tmp):
             remove_quietly(tmp)
@@ -106,5 +168,6 @@ class disk_errors:  # noqa: N801 (a context manager)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None and issubclass(exc_type, OSError):
-            raise UnmixError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from None
+            raise UnmixError(f"cannot write {final_name(self.path)}: {exc.strerror or exc} (is the disk full?)") \
+                from None
         return False

@@ -110,13 +110,21 @@ _ENVI_SCALE_KEY = "reflectance_scale_factor"
 
 def _band_scales(ds, bands) -> np.ndarray:
     scale = np.array([b.GetScale() if b.GetScale() is not None else 1.0 for b in bands], np.float64)
+    bad = np.flatnonzero(~np.isfinite(scale) | (scale == 0))
+    if bad.size:  # every value would read as the offset: nothing left to unmix
+        raise UnmixError(f"band {bad[0] + 1} has a scale of {scale[bad[0]]:g} (every value would read as the "
+                         f"offset): fix the raster's scale metadata: {ds.GetDescription()}")
     if np.all(scale == 1.0):
         envi = {k.lower(): v for k, v in (ds.GetMetadata("ENVI") or {}).items()}
-        try:
-            factor = float(str(envi.get(_ENVI_SCALE_KEY, "")).strip().strip("{}"))
-        except ValueError:
-            factor = 1.0
-        if np.isfinite(factor) and factor > 0:
+        text = str(envi.get(_ENVI_SCALE_KEY, "")).strip().strip("{}").strip()
+        if text:
+            try:
+                factor = float(text)
+            except ValueError:
+                factor = float("nan")
+            if not (np.isfinite(factor) and factor > 0 and np.isfinite(1.0 / factor)):
+                raise UnmixError(f"ENVI 'reflectance scale factor = {text[:30]}' is not a positive number: "
+                                 f"fix or remove it in the header of {ds.GetDescription()}")
             scale = np.full(len(bands), 1.0 / factor)
     return scale
 
@@ -483,7 +491,9 @@ def write_failure(path: str, exc: BaseException) -> str:
         reason = exc.strerror
     else:
         reason = " ".join(str(exc).split()).replace(path, "").strip(" :,") or type(exc).__name__
-    return f"cannot write {path}: {reason} (is the disk full?)"
+    from .atomic import final_name
+
+    return f"cannot write {final_name(path)}: {reason} (is the disk full?)"
 
 
 def _tile(block: int, size: int) -> int:

@@ -155,6 +155,8 @@ def _resolve_path(path) -> str:
     if path.startswith("/vsi") or re.match(r"^[A-Za-z][A-Za-z0-9_]+:", path):
         return path  # GDAL virtual file or subdataset name
     if not os.path.exists(path):
+        if os.path.islink(path):  # exists() follows links: a dangling link or a loop is not "missing"
+            raise UnmixError(f"input raster is a broken symbolic link or a link loop: {path}")
         raise UnmixError(f"input raster not found: {path}")
     if path.lower().endswith(".hdr"):
         for ext in _ENVI_DATA_EXTS:

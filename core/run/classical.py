@@ -9,7 +9,7 @@ from ..classical.fcls import fcls
 from ..io.raster import RasterReader, RasterWriter
 from .context import RunContext
 from .inputs import stream_pixels
-from .outputs import UnmixResult, finish_outputs, reconstruction_rmse
+from .outputs import UnmixResult, check_solved, finish_outputs, reconstruction_rmse
 from .start import estimate_start
 
 
@@ -45,9 +45,10 @@ def run_classical(ctx: RunContext) -> UnmixResult:
             for wr in writers:
                 wr.close()
             timings["abundances_s"] = time.perf_counter() - t1
+        mean_rmse = stats["sum"] / stats["summed"] if stats["summed"] else None  # None: none was finite
         result = finish_outputs(ctx, staged, E, st.names, st.lib_match, st.angles, st.p, st.p_est, timings,
-                                extra={"valid_pixels": stats["count"],
-                                       "mean_reconstruction_rmse": stats["sum"] / max(stats["count"], 1)})
+                                extra={"valid_pixels": stats["count"], "mean_reconstruction_rmse": mean_rmse,
+                                       **check_solved(stats["count"], stats["unsolved"], ctx.input_path, prog)})
         staged.commit(prog)
     except BaseException:
         staged.abort()

@@ -37,26 +37,38 @@ def open_input(input_path: str, bands: Optional[str]):
     return info, idx, wl, fwhm
 
 
+#: a raster of more than this many pixels per pixel sampled is sampled in random windows, not read whole
+SPARSE_SAMPLING_FACTOR = 64
+
+
 def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarray:
     """A uniform random sample of valid pixels, read window by window.
 
     Every valid pixel draws a random priority; the ``max_pixels`` smallest are
-    kept, so the sample is uniform over the raster and deterministic for a seed
-    while memory stays bounded by ``max_pixels``.
+    kept, so the sample is uniform over the pixels read and deterministic for a
+    seed while memory stays bounded by ``max_pixels``. A raster of up to
+    :data:`SPARSE_SAMPLING_FACTOR` × ``max_pixels`` pixels is read whole; a larger
+    one in random block-aligned windows (:func:`random_windows`), so the cost
+    follows the pixels sampled, not the raster's declared size.
 
     Returns:
-        Y (N, B) float32; N == 0 when the raster has no valid pixel.
+        Y (N, B) float32; N == 0 when no valid pixel was found.
     """
     prog = ensure(progress)
     rng = np.random.default_rng(seed)
     keep = np.zeros((0, len(reader.bands)), np.float32)
     keys = np.zeros(0)
-    windows = list(reader.windows(max_pixels=1 << 18))
+    info = reader.info
+    sparse = info.width * info.height > SPARSE_SAMPLING_FACTOR * max_pixels
+    windows = random_windows(info.width, info.height, info.block_size, max_pixels, rng) if sparse \
+        else list(reader.windows(max_pixels=1 << 18))
+    got = 0
     for i, (x, y, w, h) in enumerate(windows):
         prog.check()
         cube, valid = reader.read(x, y, w, h)
         idx = np.flatnonzero(valid.ravel())
         if idx.size:
+            got += idx.size
             k = rng.random(idx.size)
             if idx.size > max_pixels:  # only this window's best candidates are copied
                 sel = np.argpartition(k, max_pixels)[:max_pixels]
@@ -68,13 +80,52 @@ def sample_pixels(reader, max_pixels: int, seed: int, progress=None) -> np.ndarr
                 sel = np.argpartition(keys, max_pixels)[:max_pixels]
                 keep, keys = keep[sel], keys[sel]
         prog.set_progress(100.0 * (i + 1) / len(windows))
+        if sparse and got >= 2 * max_pixels:  # enough candidates: the rest of the draws is not read
+            break
     order = np.argsort(keys, kind="stable")
     return keep[order]
+
+
+def random_windows(width: int, height: int, block_size: tuple, max_pixels: int, rng,
+                   window_pixels: int = 4096) -> list:
+    """Distinct random windows of about ``window_pixels`` pixels, each inside one block of the file's
+    block grid (so a read decodes one block), enough to hold ``max_pixels`` valid pixels several
+    times over: ``(x, y, w, h)`` in drawing order.
+
+    Strip-organised files get one-row windows along the strip, tiled files square ones.
+    """
+    bw, bh = max(1, min(int(block_size[0]), width)), max(1, min(int(block_size[1]), height))
+    h = min(bh, 64)
+    w = min(bw, max(64, window_pixels // h))
+    nbx, nby = -(-width // bw), -(-height // bh)
+    count = int(min(nbx * nby * max(1, (bw // w) * (bh // h)), 4 * max_pixels // (w * h) + 64))
+    seen, out = set(), []
+    for _ in range(count * 4):
+        if len(out) >= count:
+            break
+        bx, by = int(rng.integers(nbx)), int(rng.integers(nby))
+        cw, ch = min(bw, width - bx * bw), min(bh, height - by * bh)  # the block, clipped to the raster
+        ww, hh = min(w, cw), min(h, ch)
+        x = bx * bw + int(rng.integers(cw - ww + 1))
+        y = by * bh + int(rng.integers(ch - hh + 1))
+        if (x, y) not in seen:
+            seen.add((x, y))
+            out.append((x, y, ww, hh))
+    return out
+
+
+#: above this many pixels, a raster without a valid pixel in its sample is not scanned band by band
+HUGE_RASTER_PIXELS = 1 << 28
 
 
 def no_valid_pixels(reader, input_path: str, progress=None) -> UnmixError:
     """The error for a raster without a valid pixel, naming the bands that hold no valid value
     at all (one such band invalidates every pixel)."""
+    info = reader.info
+    if info.width * info.height > HUGE_RASTER_PIXELS:  # read in samples only: do not scan it all for a hint
+        return UnmixError(f"no valid pixel found in random windows of the {info.width}x{info.height} raster "
+                          f"(all or almost all nodata or NaN): {input_path}; crop it to its valid area "
+                          f"(e.g. gdal_translate -srcwin)")
     empty = reader.empty_bands(progress)
     hint = ""
     if empty:
@@ -105,27 +156,39 @@ def stream_pixels(reader, writers: List, fn: Callable[[np.ndarray], List[np.ndar
         progress: progress protocol.
 
     Returns:
-        Sums over valid pixels of the last output's first column and the count,
-        for summary statistics.
+        ``{"sum", "summed", "count", "unsolved"}``: the sum of the last output's first column where
+        finite and how many values it adds; the count of pixels written with finite abundances
+        (the first output); the valid pixels whose abundances were not finite (written as nodata
+        in every output).
     """
     prog = ensure(progress)
     windows = list(reader.windows(max_pixels=1 << 18))
-    total, count = 0.0, 0
+    total, summed, count, unsolved = 0.0, 0, 0, 0
     for i, (x, y, w, h) in enumerate(windows):
         prog.check()
         cube, valid = reader.read(x, y, w, h)
         pix = cube[:, valid].T
-        outs = fn(pix) if pix.shape[0] else None
+        with np.errstate(over="ignore", invalid="ignore"):
+            outs = [np.asarray(o, np.float32) for o in fn(pix)] if pix.shape[0] else None
+        if outs is not None:  # a pixel without finite abundances (first output) is nodata in every output
+            ok = np.isfinite(outs[0]).all(axis=1)
+            rows = np.flatnonzero(valid.ravel())
+            valid = valid.copy()
+            valid.ravel()[rows[~ok]] = False
+            outs = [o[ok] for o in outs]
+            unsolved += int((~ok).sum())
         for k, wr in enumerate(writers):
             arr = np.full((wr.count, h, w), np.nan, np.float32)
             if outs is not None:
-                arr[:, valid] = np.asarray(outs[k], np.float32).T
+                arr[:, valid] = outs[k].T
             wr.write(arr, x, y)
         if outs is not None:
-            total += float(np.sum(outs[-1][:, 0]))
-            count += int(pix.shape[0])
+            last = outs[-1][:, 0]
+            total += float(np.sum(last[np.isfinite(last)], dtype=np.float64))
+            summed += int(np.isfinite(last).sum())
+            count += int(outs[0].shape[0])
         prog.set_progress(100.0 * (i + 1) / len(windows))
-    return {"sum": total, "count": count}
+    return {"sum": total, "summed": summed, "count": count, "unsolved": unsolved}
 
 
 def calibration_windows(width: int, height: int, size: int, count: int = 4) -> list:

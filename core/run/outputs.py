@@ -52,9 +52,15 @@ def check_outputs(paths: List[Optional[str]], inputs) -> None:
         inputs: the input raster's path, or a list of every input file the run
             reads (raster, library, model, reference rasters…; None entries skipped).
     """
+    from ..io.atomic import sweep_stale_partials
+    from ..io.files import input_files
     from ..io.raster import check_output_dir
 
-    sources = [inputs] if isinstance(inputs, (str, os.PathLike)) else [i for i in inputs if i]
+    if any(p is not None and not str(p).strip() for p in paths):
+        raise UnmixError("an output path is empty: give a file or folder name")
+    # every file the inputs read (a VRT's sources, recursively; side-cars), through symlinks
+    given_inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else [i for i in inputs if i]
+    sources = input_files(given_inputs)
     given = [p for p in paths if p]
     for i, p in enumerate(given):
         if any(same_file(p, q) for q in given[:i]):
@@ -64,10 +70,49 @@ def check_outputs(paths: List[Optional[str]], inputs) -> None:
             continue
         for src in sources:
             if same_file(p, src):
-                raise UnmixError(f"an output would overwrite an input file: {p}")
+                direct = any(same_file(p, i) for i in given_inputs)
+                raise UnmixError(f"an output would overwrite an input file: {p}"
+                                 + ("" if direct else " (an input reads it, e.g. as a VRT source)"))
         if os.path.isdir(p):
             raise UnmixError(f"output path is a folder, expected a file name: {p}")
-        check_output_dir(os.path.dirname(os.path.abspath(p)) or ".")
+        folder = check_output_dir(os.path.dirname(os.path.abspath(p)) or ".")
+        sweep_stale_partials(folder)
+
+
+def check_solved(written: int, unsolved: int, input_path: str, progress=None) -> Dict:
+    """Refuse a run that wrote no result for any of its valid pixels, warn when some got none.
+
+    Args:
+        written: pixels written with a finite result; unsolved: valid input pixels whose result
+            was not finite (written as nodata), as counted by ``stream_pixels`` / ``process_tiled``.
+
+    Returns:
+        ``{"unsolved_pixels": unsolved}`` for the report.
+    """
+    if unsolved and not written:
+        raise UnmixError(f"no pixel of {input_path} gave a finite result (values too large for float32 "
+                         f"arithmetic, e.g. near 1e38? check the raster's scale and nodata value)")
+    if unsolved:
+        from ..progress import ensure
+
+        ensure(progress).info(f"warning: {unsolved} valid pixel(s) gave no finite result (values too large?) "
+                              f"and are written as nodata")
+    return {"unsolved_pixels": int(unsolved)}
+
+
+def finite_json(obj):
+    """``obj`` with every non-finite float (NaN, ±Inf) replaced by None: strict JSON (RFC 8259)."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def reconstruction_rmse(Y: np.ndarray, A: np.ndarray, E: np.ndarray) -> np.ndarray:
@@ -125,7 +170,7 @@ def finish_outputs(ctx, staged: StagedOutputs, E, names, lib_match, angles, p: i
     if staged.path("report"):
         with disk_errors(staged.finals["report"]):
             with open(staged.path("report"), "w", encoding="utf-8") as fh:
-                json.dump(report, fh, indent=2, default=_json_default)
+                json.dump(finite_json(report), fh, indent=2, default=_json_default, allow_nan=False)
     return UnmixResult(names=list(names), p=p, abundances_path=staged.finals["A"],
                        endmembers_path=staged.finals["E"], plot_path=staged.finals.get("plot"),
                        report_path=staged.finals.get("report"), residual_path=staged.finals.get("res"),

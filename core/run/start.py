@@ -41,12 +41,40 @@ def auto_endmember_count(estimated: int, n_bands: int) -> int:
     return int(min(max(int(estimated), 2), n_bands - 1, MAX_AUTO_ENDMEMBERS))
 
 
+def distinct_spectra(Y: np.ndarray, limit: int) -> int:
+    """How many distinct spectra the pixels ``Y`` (N, B) hold, counted up to ``limit``."""
+    Y = np.ascontiguousarray(Y)
+    if Y.shape[0] == 0:
+        return 0
+    if float(np.ptp(Y, axis=0).max()) == 0.0:
+        return 1
+    rows = Y.view(np.dtype((np.void, Y.dtype.itemsize * Y.shape[1]))).ravel()
+    found = set()
+    for r in rows:  # stops as soon as ``limit`` are found (a real scene: after a few pixels)
+        found.add(r.tobytes())
+        if len(found) >= limit:
+            break
+    return len(found)
+
+
 def resolve_p(Y: np.ndarray, requested: int, seed: int, progress=None) -> (int, Optional[int]):
     """The number of endmembers: as requested, or estimated by HySime when 0 (at most
-    :data:`MAX_AUTO_ENDMEMBERS`, with a warning through ``progress`` when the estimate is doubtful)."""
+    :data:`MAX_AUTO_ENDMEMBERS`, with a warning through ``progress`` when the estimate is doubtful).
+
+    Raises:
+        UnmixError: the valid pixels hold fewer distinct spectra than endmembers (a constant or
+            all-zero raster, a scale of 0): there is nothing to unmix.
+    """
     from ..classical.endmembers import hysime
 
     n, b = Y.shape
+    need = max(int(requested), 2)
+    distinct = distinct_spectra(Y, need) if n >= need else need  # fewer pixels: refused below
+    if distinct < need:
+        what = "every valid pixel holds the same spectrum" if distinct == 1 else \
+            f"the valid pixels hold only {distinct} distinct spectra"
+        raise UnmixError(f"nothing to unmix: {what} (a constant or empty image, or a scale of 0?); "
+                         f"{need} endmembers need at least {need} different spectra")
     estimated = None
     if requested == 0:
         estimated, _ = hysime(Y, seed=seed)

@@ -171,7 +171,7 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
     from ..io.atomic import StagedOutputs
     from ..io.raster import RasterReader, RasterWriter
     from .inputs import no_valid_pixels, open_input, stream_pixels
-    from .outputs import check_outputs
+    from .outputs import check_outputs, check_solved
 
     check_outputs([out_tif], [input_path, endmembers_csv])
     info, idx, wl, _ = open_input(input_path, bands)
@@ -184,8 +184,9 @@ def fcls_raster(input_path: str, endmembers_csv: str, out_tif: str, bands: Optio
             with RasterWriter(staged.path("A"), info.width, info.height, E.shape[0],
                               band_names=names, **info.georef()) as w:
                 stats = stream_pixels(r, [w], lambda pix: [fcls(pix, E)], progress)
-            if stats["count"] == 0:
+            if stats["count"] == 0 and not stats["unsolved"]:
                 raise no_valid_pixels(r, input_path, progress)
+            check_solved(stats["count"], stats["unsolved"], input_path, progress)
         staged.commit(progress)
     except BaseException:
         staged.abort()
@@ -277,12 +278,17 @@ def evaluate_files(abundances: Optional[str] = None, reference_abundances: Optio
                              f"{A_est.shape[2]}x{A_est.shape[1]}: {input_path}")
         mask = mask & vy
 
+    if mask is not None and not mask.any():
+        raise UnmixError("no pixel is valid in every raster compared (all nodata or NaN): nothing to score")
+
     def pix(c):
         return None if c is None else (c[:, mask].T if mask is not None else c.reshape(c.shape[0], -1).T)
 
     scores = evaluate(A_ref=pix(A_ref), E_ref=E_ref, A_est=pix(A_est), E_est=E_est, Y=pix(Y), names=names)
     if json_path:
-        _write_text(json_path, json.dumps(scores, indent=2))
+        from .outputs import finite_json
+
+        _write_text(json_path, json.dumps(finite_json(scores), indent=2, allow_nan=False))
     if html_path:
         _write_text(html_path, scores_html(scores))
     return scores
@@ -352,7 +358,10 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
     if out_dir is not None:
         check_outputs([os.path.join(out_dir, n) for n in ("scene.tif", "truth_abundances.tif",
                                                           "truth_endmembers.csv", "scene.json")], [library])
-        out = generate(out_dir, cfg, library_path=library)
+        from .lock import folder_lock
+
+        with folder_lock(out_dir):  # one run at a time per output folder
+            out = generate(out_dir, cfg, library_path=library)
         return {"paths": dict(out["paths"]), "names": list(out["names"]), "p": p, "bands": int(out["E"].shape[1])}
     finals = {"scene": scene_path, "abundances": abundances_path, "endmembers": endmembers_path}
     missing = [k for k, v in finals.items() if not v]
@@ -360,7 +369,8 @@ def synthesize(out_dir: Optional[str] = None, height: int = 64, width: int = 64,
         raise UnmixError(f"synthesize needs an output folder or all three output paths (missing: {', '.join(missing)})")
     check_outputs(list(finals.values()), [library])
     # generate into a private folder next to the scene, then move the files to their names
-    work = tempfile.mkdtemp(prefix=".diffunmix-synth-", dir=os.path.dirname(os.path.abspath(scene_path)) or ".")
+    work = tempfile.mkdtemp(prefix=f".diffunmix-synth-{os.getpid()}-",
+                            dir=os.path.dirname(os.path.abspath(scene_path)) or ".")
     try:
         out = generate(work, cfg, library_path=library)
         for key, final in finals.items():

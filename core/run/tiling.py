@@ -226,7 +226,10 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
     returns or raises.
 
     Returns:
-        ``{"tiles": n_windows_processed, "valid_pixels": n}``.
+        ``{"tiles": n_windows_processed, "valid_pixels": n, "unsolved": m}``: ``n`` pixels written
+        with finite values in the first writer's channels (the abundances), ``m`` valid input pixels
+        whose values there were not finite (e.g. inputs near the float32 limit), written as nodata
+        in every output like invalid pixels.
     """
     prog = ensure(progress)
     W, H = reader.info.width, reader.info.height
@@ -238,7 +241,7 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
     acc = np.zeros((channels, 0, W), np.float64)
     wsum = np.zeros((0, W), np.float64)
     vmask = np.zeros((0, W), bool)
-    done, n_valid = 0, 0
+    done, n_valid, n_unsolved = 0, 0, 0
 
     def grow(to_row: int):
         nonlocal acc, wsum, vmask
@@ -249,13 +252,17 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
             vmask = np.concatenate([vmask, np.zeros((extra, W), bool)], axis=0)
 
     def flush(to_row: int):
-        nonlocal acc, wsum, vmask, buf_y0, n_valid
+        nonlocal acc, wsum, vmask, buf_y0, n_valid, n_unsolved
         n = to_row - buf_y0
         if n <= 0:
             return
-        out = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
-        out[:, ~vmask[:n]] = np.nan
-        n_valid += int(vmask[:n].sum())
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
+            first = out[writers[0][1]:writers[0][2]] if writers else out  # the abundances
+            ok = vmask[:n] & np.isfinite(first.astype(np.float32)).all(axis=0)
+        out[:, ~ok] = np.nan
+        n_valid += int(ok.sum())
+        n_unsolved += int(vmask[:n].sum()) - int(ok.sum())
         writer.put((out.astype(np.float32), buf_y0))
         acc, wsum, vmask = acc[:, n:], wsum[n:], vmask[n:]
         buf_y0 = to_row
@@ -298,4 +305,4 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
         raise
     finally:
         prefetch.stop()
-    return {"tiles": done, "valid_pixels": n_valid}
+    return {"tiles": done, "valid_pixels": n_valid, "unsolved": n_unsolved}

@@ -255,21 +255,22 @@ def test_cancel_while_waiting_for_another_full_engine_run(scenes, previous, mode
 def test_ctrl_c_stops_the_cli_with_status_130_and_no_output(scenes, previous):
     folder, before = previous
     proc = subprocess.Popen([sys.executable, "-m", "core", "unmix", str(scenes[0]["small"]), "-p", "3", "--out",
-                             str(folder), "--quality", "fast"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                             str(folder), "--quality", "fast"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
                             # a test run started in the background (`make test &`) inherits SIGINT ignored,
                             # and Python then never raises KeyboardInterrupt: restore the default first
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        for line in proc.stderr:  # wait until the engine is fitting
+        for line in proc.stdout:  # wait until the engine is fitting (progress goes to stdout)
             if line.startswith("fitting HybridSTU"):
                 break
         else:
             pytest.fail("the run ended before fitting started")
         proc.send_signal(signal.SIGINT)
         t0 = time.perf_counter()
-        rest = proc.stderr.read()
-        rc = proc.wait(timeout=60)
+        _, rest = proc.communicate(timeout=60)
+        rc = proc.returncode
     finally:
         if proc.poll() is None:
             proc.kill()

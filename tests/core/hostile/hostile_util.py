@@ -22,8 +22,10 @@ import torch
 from osgeo import gdal
 
 from core.cli import main
+from core.io.library import bundled_library_path, read_library  # noqa: F401 (re-exported to the tests)
+from core.io.raster import read_cube  # noqa: F401 (re-exported to the tests)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 WL = np.linspace(450.0, 2400.0, 20)  # a 20-band sensor
