@@ -1,6 +1,11 @@
-"""Adapter from ``QgsProcessingFeedback`` to the engine's progress protocol."""
+"""Adapter from ``QgsProcessingFeedback`` to the engine's progress protocol, and a finished run
+described in words for the Processing log."""
 
 from __future__ import annotations
+
+from typing import List, Optional
+
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 
 from ..core.progress import Progress
 
@@ -30,3 +35,71 @@ class FeedbackProgress(Progress):
                 self.feedback.pushWarning(text[len("warning: "):])
             else:
                 self.feedback.pushInfo(text)
+
+
+#: report timing keys -> what the stage did (in the order they run)
+_STAGES = (
+    ("estimation_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "endmember estimation")),
+    ("fitting_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "fitting the engine to the scene")),
+    ("calibration_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "endmember calibration")),
+    ("abundances_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "abundances (FCLS)")),
+    ("inference_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "abundance inference")),
+)
+_METHODS = {
+    "full": QT_TRANSLATE_NOOP("DiffUnmixRun", "full engine (HybridSTU + diffusion)"),
+    "vca-fcls": QT_TRANSLATE_NOOP("DiffUnmixRun", "VCA + FCLS (classical)"),
+    "model": QT_TRANSLATE_NOOP("DiffUnmixRun", "saved model"),
+}
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("DiffUnmixRun", text)
+
+
+def seconds(value: float) -> str:
+    """A duration for people: '0.3 s', '12 s', '3 min 5 s'."""
+    value = float(value)
+    if value < 10:
+        return f"{value:.1f} s"
+    if value < 60:
+        return f"{value:.0f} s"
+    return f"{int(value // 60)} min {value % 60:.0f} s"
+
+
+def run_summary(report: dict, residual_mean: Optional[float] = None) -> List[str]:
+    """A finished run in words, for the Processing log: the method and endmembers, which stages ran
+    and why, how long each took, the reconstruction error. The raw numbers stay in report.json.
+
+    Args:
+        report: the run's report (:attr:`core.run.outputs.UnmixResult.report`).
+        residual_mean: mean per-pixel reconstruction RMSE when the report has none (full engine).
+
+    Returns:
+        Lines of text.
+    """
+    lines = []
+    method = _tr(_METHODS.get(report.get("method"), report.get("method") or "?"))
+    count = report.get("endmember_count")
+    how = (_tr("estimated by HySime") if report.get("endmember_count_estimated") is not None
+           else _tr("as requested"))
+    lines.append(_tr("Method: {method}; {count} endmembers ({how}).").format(method=method, count=count, how=how))
+    validation = report.get("self_validation") or {}
+    if validation:
+        def kept(key, name):
+            return (_tr("{name}: used (it lowered the error in validation)") if validation.get(key)
+                    else _tr("{name}: skipped (it did not lower the error in validation)")).format(name=name)
+
+        lines.append(kept("use_correction", _tr("CNN correction")) + "; "
+                     + kept("use_refinement", _tr("diffusion refinement")) + ".")
+    timings = report.get("timings_s") or {}
+    parts = [f"{_tr(label)} {seconds(timings[key])}" for key, label in _STAGES if timings.get(key) is not None]
+    if timings.get("total_s") is not None:
+        lines.append(_tr("Time: {parts} (total {total}).").format(parts=", ".join(parts),
+                                                                  total=seconds(timings["total_s"])))
+    rmse = report.get("mean_reconstruction_rmse", residual_mean)
+    if rmse is not None:
+        lines.append(_tr("Reconstruction error: mean RMSE {rmse:.3g} per pixel (in the raster's units).")
+                     .format(rmse=float(rmse)))
+    if (report.get("outputs") or {}).get("report"):
+        lines.append(_tr("Every number of the run is in the report: {path}").format(path=report["outputs"]["report"]))
+    return lines

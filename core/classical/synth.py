@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -417,12 +418,35 @@ def make_scene(e: np.ndarray, cfg: SceneConfig) -> tuple:
     return add_noise(y, cfg.snr_db, cfg.noise, r_noise), a
 
 
+#: Ground sampling distance (m) of synthetic scenes, and their local projected CRS: a transverse
+#: Mercator grid of its own (metres, WGS 84), so GIS software can place, measure and reproject them.
+SCENE_PIXEL_M = 10.0
+SCENE_CRS_WKT = (
+    'PROJCS["DiffUnmix synthetic scene (local, metres)",GEOGCS["WGS 84",DATUM["WGS_1984",'
+    'SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
+    'PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",0],'
+    'PARAMETER["scale_factor",1],PARAMETER["false_easting",0],PARAMETER["false_northing",0],'
+    'UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+
+
+def scene_georef(height: int) -> SimpleNamespace:
+    """Georeferencing of a synthetic scene ``height`` pixels tall: the upper-left corner at
+    (0, height * :data:`SCENE_PIXEL_M`) m, north up, in :data:`SCENE_CRS_WKT`.
+
+    Returns:
+        An object with ``geotransform`` (6 floats) and ``projection`` (WKT), as
+        ``write_raster(like=...)`` takes.
+    """
+    gsd = SCENE_PIXEL_M
+    return SimpleNamespace(geotransform=(0.0, gsd, 0.0, height * gsd, 0.0, -gsd), projection=SCENE_CRS_WKT)
+
+
 def write_scene(out_dir: Union[str, Path], y: np.ndarray, a: np.ndarray, e: np.ndarray,
                 names: Sequence[str], wavelengths_nm: Optional[Sequence[float]] = None,
                 fwhm_nm: Optional[Sequence[float]] = None,
                 config: Optional[Union[SceneConfig, dict]] = None,
                 metadata: Optional[dict] = None) -> dict:
-    """Write a scene and its truth.
+    """Write a scene and its truth, georeferenced by :func:`scene_georef`.
 
     Files: ``scene.tif`` (B Float32 bands, wavelength metadata),
     ``truth_abundances.tif`` (P bands named after the endmembers),
@@ -456,10 +480,11 @@ def write_scene(out_dir: Union[str, Path], y: np.ndarray, a: np.ndarray, e: np.n
     out = Path(check_output_dir(out_dir))
     wl = None if wavelengths_nm is None else np.asarray(wavelengths_nm, dtype=np.float64)
     fw = None if fwhm_nm is None else np.asarray(fwhm_nm, dtype=np.float64)
+    georef = scene_georef(y.shape[1])
     paths = {
-        "scene": str(write_raster(out / "scene.tif", y.astype(np.float32),
+        "scene": str(write_raster(out / "scene.tif", y.astype(np.float32), like=georef,
                                   wavelengths_nm=wl, fwhm_nm=fw)),
-        "abundances": str(write_raster(out / "truth_abundances.tif", a.astype(np.float32),
+        "abundances": str(write_raster(out / "truth_abundances.tif", a.astype(np.float32), like=georef,
                                        band_names=[str(n) for n in names])),
         "endmembers": str(write_csv(out / "truth_endmembers.csv", e, names, wl)),
     }
