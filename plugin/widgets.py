@@ -11,7 +11,12 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 class QualityWidgetWrapper(EnumWidgetWrapper):
     """The unmix dialog's QUALITY box, greyed out while METHOD is VCA + FCLS (the classical method has
-    no training to shorten or lengthen), with a tooltip saying so."""
+    no training to shorten or lengthen), with a tooltip saying so.
+
+    Once the dialog's widgets exist it also offers the bundled USGS library as the LIBRARY choice
+    (a dialog default only: the user may clear it, and scripts, models and qgis_process keep
+    "no library" unless they give one).
+    """
 
     def __init__(self, *args, **kwargs):
         with warnings.catch_warnings():  # the Python enum wrapper is marked deprecated for QGIS 4
@@ -23,9 +28,16 @@ class QualityWidgetWrapper(EnumWidgetWrapper):
         if self.dialogType != DIALOG_STANDARD:
             return
         for wrapper in wrappers:
-            if wrapper.parameterDefinition().name() == "METHOD":
+            name = wrapper.parameterDefinition().name()
+            if name == "METHOD":
                 self._method = wrapper
                 wrapper.widgetValueHasChanged.connect(self.update_enabled)
+            elif name == "LIBRARY" and not wrapper.parameterValue():
+                from qgis.core import QgsProcessingContext
+
+                from ..core.io.library import bundled_library_path
+
+                wrapper.setParameterValue(str(bundled_library_path()), QgsProcessingContext())
         self.update_enabled()
 
     def classical(self) -> bool:

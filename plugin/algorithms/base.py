@@ -299,9 +299,9 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
         return self.add(QgsProcessingParameterEnum("QUALITY", self.label("QUALITY"),
                                             options=[tr_common(t) for _, t in QUALITIES], defaultValue=default))
 
-    def add_library(self, name: str = "LIBRARY", optional: bool = True, default=None) -> None:
+    def add_library(self, name: str = "LIBRARY", optional: bool = True) -> None:
         self.add(QgsProcessingParameterFile(
-            name, self.label(name), behavior=QgsProcessingParameterFile.File, optional=optional, defaultValue=default,
+            name, self.label(name), behavior=QgsProcessingParameterFile.File, optional=optional,
             fileFilter=tr_common(QT_TRANSLATE_NOOP("DiffUnmixAlgorithm",
                                                    "Spectral libraries (*.csv *.sli *.hdr);;All files (*.*)"))))
 
@@ -435,9 +435,10 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
                 QCoreApplication.translate("DiffUnmixAlgorithm", "RGB_ENDMEMBERS {rgb}: there are only {p} "
                                            "endmembers; no RGB composite.").format(rgb=rgb, p=len(names)))
             rgb = None
-        group = self.layer_names.get("INPUT") or os.path.splitext(os.path.basename(path))[0]
-        if re.fullmatch(r"[A-Z0-9_]+", group):  # a model step's output id ("OUTPUT"), not a name
+        group = self.layer_names.get("INPUT")
+        if group and re.fullmatch(r"[A-Z0-9_]+", group):  # a model step's output id ("OUTPUT"), not a name
             group = QCoreApplication.translate("DiffUnmixAlgorithm", "Unmixing result")
+        group = group or os.path.splitext(os.path.basename(path))[0]
         if label:
             group = f"{group} — {label}"
         error_name = QCoreApplication.translate("DiffUnmixAlgorithm", "Reconstruction error")

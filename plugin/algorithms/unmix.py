@@ -114,7 +114,7 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
         quality.setMetadata({"widget_wrapper": {"class": f"{PLUGIN_PACKAGE}.plugin.widgets.QualityWidgetWrapper"}})
         self.add(QgsProcessingParameterFile(self.MODEL, self.label(self.MODEL), extension="pt", optional=True),
                  advanced=True)
-        self.add_library(default=str(bundled_library_path()))
+        self.add_library()  # the dialog offers the bundled library (plugin.widgets); scripts choose their own
         self.add_bands()
         self.add_device()
         self.add_seed()
@@ -144,8 +144,8 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
         return run_unmix(self, options, parameters, context, feedback, unmix)
 
     def library(self, parameters, context, feedback):
-        """LIBRARY; the bundled default is left out (with a note) for a raster without wavelengths,
-        which it cannot be matched to: the endmembers are then numbered."""
+        """LIBRARY; the bundled library (the dialog's default choice) is left out, with a note, for a
+        raster without wavelengths, which it cannot be matched to: the endmembers are then numbered."""
         from ...core.io.raster import read_info
 
         library = self.file_param(parameters, self.LIBRARY, context)
