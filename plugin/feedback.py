@@ -39,21 +39,26 @@ class FeedbackProgress(Progress):
 
 #: report timing keys -> what the stage did (in the order they run)
 _STAGES = (
-    ("estimation_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "endmember estimation")),
-    ("fitting_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "fitting the engine to the scene")),
-    ("calibration_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "endmember calibration")),
-    ("abundances_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "abundances (FCLS)")),
-    ("inference_s", QT_TRANSLATE_NOOP("DiffUnmixRun", "abundance inference")),
+    ("estimation_s", QT_TRANSLATE_NOOP("RunLog", "endmember estimation")),
+    ("fitting_s", QT_TRANSLATE_NOOP("RunLog", "fitting the engine to the scene")),
+    ("calibration_s", QT_TRANSLATE_NOOP("RunLog", "endmember calibration")),
+    ("abundances_s", QT_TRANSLATE_NOOP("RunLog", "abundances (FCLS)")),
+    ("inference_s", QT_TRANSLATE_NOOP("RunLog", "abundance inference")),
 )
 _METHODS = {
-    "full": QT_TRANSLATE_NOOP("DiffUnmixRun", "full engine (HybridSTU + diffusion)"),
-    "vca-fcls": QT_TRANSLATE_NOOP("DiffUnmixRun", "VCA + FCLS (classical)"),
-    "model": QT_TRANSLATE_NOOP("DiffUnmixRun", "saved model"),
+    "full": QT_TRANSLATE_NOOP("RunLog", "full engine (HybridSTU + diffusion)"),
+    "vca-fcls": QT_TRANSLATE_NOOP("RunLog", "VCA + FCLS (classical)"),
+    "model": QT_TRANSLATE_NOOP("RunLog", "saved model"),
 }
 
 
 def _tr(text: str) -> str:
-    return QCoreApplication.translate("DiffUnmixRun", text)
+    """Translate a string marked for pylupdate5 (context 'RunLog')."""
+    return QCoreApplication.translate("RunLog", text)
+
+
+#: pylupdate5 extracts ``translate("RunLog", "…")`` calls
+translate = QCoreApplication.translate
 
 
 def seconds(value: float) -> str:
@@ -80,26 +85,29 @@ def run_summary(report: dict, residual_mean: Optional[float] = None) -> List[str
     lines = []
     method = _tr(_METHODS.get(report.get("method"), report.get("method") or "?"))
     count = report.get("endmember_count")
-    how = (_tr("estimated by HySime") if report.get("endmember_count_estimated") is not None
-           else _tr("as requested"))
-    lines.append(_tr("Method: {method}; {count} endmembers ({how}).").format(method=method, count=count, how=how))
+    how = (translate("RunLog", "estimated by HySime") if report.get("endmember_count_estimated") is not None
+           else translate("RunLog", "as requested"))
+    text = translate("RunLog", "Method: {method}; {count} endmembers ({how}).")
+    lines.append(text.format(method=method, count=count, how=how))
     validation = report.get("self_validation") or {}
     if validation:
         def kept(key, name):
-            return (_tr("{name}: used (it lowered the error in validation)") if validation.get(key)
-                    else _tr("{name}: skipped (it did not lower the error in validation)")).format(name=name)
+            used = translate("RunLog", "{name}: used (it lowered the error in validation)")
+            skipped = translate("RunLog", "{name}: skipped (it did not lower the error in validation)")
+            return (used if validation.get(key) else skipped).format(name=name)
 
-        lines.append(kept("use_correction", _tr("CNN correction")) + "; "
-                     + kept("use_refinement", _tr("diffusion refinement")) + ".")
+        lines.append(kept("use_correction", translate("RunLog", "CNN correction")) + "; "
+                     + kept("use_refinement", translate("RunLog", "diffusion refinement")) + ".")
     timings = report.get("timings_s") or {}
     parts = [f"{_tr(label)} {seconds(timings[key])}" for key, label in _STAGES if timings.get(key) is not None]
     if timings.get("total_s") is not None:
-        lines.append(_tr("Time: {parts} (total {total}).").format(parts=", ".join(parts),
+        lines.append(translate("RunLog", "Time: {parts} (total {total}).").format(parts=", ".join(parts),
                                                                   total=seconds(timings["total_s"])))
     rmse = report.get("mean_reconstruction_rmse", residual_mean)
     if rmse is not None:
-        lines.append(_tr("Reconstruction error: mean RMSE {rmse:.3g} per pixel (in the raster's units).")
-                     .format(rmse=float(rmse)))
+        text = translate("RunLog", "Reconstruction error: mean RMSE {rmse:.3g} per pixel (in the raster's units).")
+        lines.append(text.format(rmse=float(rmse)))
     if (report.get("outputs") or {}).get("report"):
-        lines.append(_tr("Every number of the run is in the report: {path}").format(path=report["outputs"]["report"]))
+        text = translate("RunLog", "Every number of the run is in the report: {path}")
+        lines.append(text.format(path=report["outputs"]["report"]))
     return lines

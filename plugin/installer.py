@@ -37,8 +37,8 @@ DEPS_FOLDER = "diffunmix-deps"
 CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("DependencyInstaller", text)
+#: pylupdate5 extracts ``translate("Installer", "…")`` calls
+translate = QCoreApplication.translate
 
 
 def deps_dir() -> str:
@@ -118,18 +118,18 @@ def explain_failure(log: str, exit_code: int) -> str:
     """One paragraph for the user from pip's output: pip missing, no network, or the log's last line."""
     text = log.lower()
     if "no module named pip" in text:
-        return _tr("QGIS's Python has no pip. On Debian or Ubuntu install it with 'sudo apt install "
+        return translate("Installer", "QGIS's Python has no pip. On Debian or Ubuntu install it with 'sudo apt install "
                    "python3-pip'; on Windows, run the OSGeo4W installer and add 'python3-pip'. Then try again.")
     if any(s in text for s in ("temporary failure in name resolution", "newconnectionerror",
                                "failed to establish a new connection", "network is unreachable",
                                "connection refused", "read timed out", "proxyerror")):
-        return _tr("pip could not reach the package index: check the network connection (or set a proxy "
-                   "in pip's configuration) and try again.")
+        return translate("Installer", "pip could not reach the package index: check the network connection "
+                         "(or set a proxy in pip's configuration) and try again.")
     if "no matching distribution" in text or "could not find a version" in text:
-        return _tr("pip found no matching package for this Python and platform (or could not reach the "
-                   "package index). See the log for details.")
+        return translate("Installer", "pip found no matching package for this Python and platform (or could "
+                         "not reach the package index). See the log for details.")
     last = [ln for ln in log.strip().splitlines() if ln.strip()]
-    return _tr("The installation failed (pip exit code {code}): {line}").format(
+    return translate("Installer", "The installation failed (pip exit code {code}): {line}").format(
         code=exit_code, line=last[-1] if last else "")
 
 
@@ -146,7 +146,7 @@ class InstallerDialog(QDialog):
     def __init__(self, parent=None, packages: Optional[Sequence[str]] = None, on_installed=None):
         super().__init__(parent)
         self.setObjectName("DiffUnmixInstaller")
-        self.setWindowTitle(_tr("DiffUnmix: install dependencies"))
+        self.setWindowTitle(translate("Installer", "DiffUnmix: install dependencies"))
         self.resize(720, 480)
         self.packages = list(packages) if packages is not None else None
         self.on_installed = on_installed
@@ -165,9 +165,9 @@ class InstallerDialog(QDialog):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setObjectName("log")
-        self.log.setPlaceholderText(_tr("pip's output appears here."))
+        self.log.setPlaceholderText(translate("Installer", "pip's output appears here."))
         self.buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        self.install_button = self.buttons.addButton(_tr("Install"), QDialogButtonBox.AcceptRole)
+        self.install_button = self.buttons.addButton(translate("Installer", "Install"), QDialogButtonBox.AcceptRole)
         self.install_button.setObjectName("install")
         self.install_button.setEnabled(self.python is not None)
         self.buttons.accepted.connect(self.start)
@@ -181,21 +181,22 @@ class InstallerDialog(QDialog):
     def what(self) -> str:
         if self.packages is not None:
             return ", ".join(self.packages)
-        build = _tr("CUDA build") if torch_build() == "cuda" else _tr("CPU build")
+        build = translate("Installer", "CUDA build") if torch_build() == "cuda" else translate("Installer", "CPU build")
         return f"PyTorch {TORCH_VERSION} ({build})"
 
     def status_text(self) -> str:
         from .compat import torch_available
 
-        state = (_tr("PyTorch is installed: the full engine is available.") if torch_available() else
-                 _tr("PyTorch is not installed: only the classical method (VCA + FCLS) and the endmember "
-                     "tools work."))
+        state = (translate("Installer", "PyTorch is installed: the full engine is available.") if torch_available()
+                 else translate("Installer", "PyTorch is not installed: only the classical method (VCA + FCLS) and "
+                                "the endmember tools work."))
         if self.python is None:
-            return state + "\n\n" + _tr("QGIS's Python interpreter was not found under {prefix}, so nothing can "
-                                        "be installed from here.").format(prefix=sys.exec_prefix)
-        return state + "\n\n" + _tr("Install installs {what} for QGIS's Python ({python}) into {target} with pip. "
-                                    "The full engine is available as soon as it finishes, without a restart."
-                                    ).format(what=self.what(), python=self.python, target=self.target)
+            missing = translate("Installer", "QGIS's Python interpreter was not found under {prefix}, so nothing "
+                               "can be installed from here.")
+            return state + "\n\n" + missing.format(prefix=sys.exec_prefix)
+        plan = translate("Installer", "Install installs {what} for QGIS's Python ({python}) into {target} with pip. "
+                  "The full engine is available as soon as it finishes, without a restart.")
+        return state + "\n\n" + plan.format(what=self.what(), python=self.python, target=self.target)
 
     def log_text(self) -> str:
         return self.log.toPlainText()
@@ -230,18 +231,20 @@ class InstallerDialog(QDialog):
 
     def _error(self, error) -> None:
         if error == QProcess.FailedToStart:
-            self._done(False, _tr("QGIS's Python ({python}) could not be started.").format(python=self.python))
+            text = translate("Installer", "QGIS's Python ({python}) could not be started.")
+            self._done(False, text.format(python=self.python))
 
     def _finished(self, exit_code: int, _status=None) -> None:
         self._read()
         if exit_code == 0:
             activate(self.target)
-            message = _tr("Installed. The full engine is available now (no restart needed).")
+            message = translate("Installer", "Installed. The full engine is available now (no restart needed).")
             if self.packages is None:
                 from .compat import torch_available
 
                 if not torch_available():
-                    self._done(False, _tr("pip finished but PyTorch still cannot be imported; see the log."))
+                    self._done(False, translate("Installer", "pip finished but PyTorch still cannot be imported; "
+                                            "see the log."))
                     return
             if self.on_installed is not None:
                 self.on_installed()

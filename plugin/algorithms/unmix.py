@@ -12,7 +12,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
 )
-from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 
 import os
 
@@ -173,10 +173,13 @@ def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, u
                           uncertainty_path=uncertainty)
     for line in run_summary(result.report, residual_mean(residual)):
         feedback.pushInfo(line)
-    method = alg.tr("model") if options.model else ("VCA + FCLS" if options.method == "vca-fcls" else alg.tr("full"))
+    method = (QCoreApplication.translate("DiffUnmixAlgorithm", "saved model") if options.model else
+              "VCA + FCLS" if options.method == "vca-fcls" else
+              QCoreApplication.translate("DiffUnmixAlgorithm", "full engine"))
+    label = QCoreApplication.translate("DiffUnmixAlgorithm", "{method}, {p} endmembers")
     alg.show_abundances(context, feedback, abundances, result.names, endmembers_csv=endmembers, rgb=rgb,
                         library=options.library, residual=residual, uncertainty=uncertainty,
-                        label=alg.tr("{method}, {p} endmembers").format(method=method, p=int(result.p)))
+                        label=label.format(method=method, p=int(result.p)))
     outputs = {"OUTPUT": abundances, "OUTPUT_ENDMEMBERS": endmembers, "ENDMEMBER_COUNT": int(result.p),
                "ENDMEMBER_NAMES": ",".join(result.names)}
     for name, path in (("OUTPUT_PLOT", plot), ("OUTPUT_RESIDUAL", residual), ("OUTPUT_UNCERTAINTY", uncertainty),

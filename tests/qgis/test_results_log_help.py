@@ -12,7 +12,6 @@ def test_blank_optional_raster_outputs_queue_no_empty_layer(diffunmix_plugin, mi
                                                            tmp_path):
     """The batch dialog hands a blank optional raster output as an output definition with an empty
     sink; loading it then failed with "The following layers were not correctly generated. •"."""
-    import processing
     from processing.gui.Postprocessing import handleAlgorithmResults
 
     context = QgsProcessingContext()
