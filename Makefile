@@ -42,6 +42,7 @@ test: setup translations
 	$(PY) -m pytest -q -p no:pytest_qgis tests/core
 	$(PY) -m pytest -q tests/qgis
 	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q -p no:pytest_qgis tests/desktop
 
 test-core: setup
 	$(PY) -m pytest -q -p no:pytest_qgis tests/core

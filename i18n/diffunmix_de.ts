@@ -689,9 +689,14 @@
         <translation>Installiert. Die vollständige Engine ist jetzt verfügbar (kein Neustart nötig).</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="246"/>
+        <location filename="../plugin/installer.py" line="249"/>
         <source>pip finished but PyTorch still cannot be imported; see the log.</source>
         <translation>pip ist fertig, aber PyTorch lässt sich noch nicht importieren; siehe Protokoll.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="241"/>
+        <source>Installed {what}: it imports now (no restart needed).</source>
+        <translation>{what} installiert: es lässt sich jetzt importieren (kein Neustart nötig).</translation>
     </message>
 </context>
 <context>

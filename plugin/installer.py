@@ -238,7 +238,10 @@ class InstallerDialog(QDialog):
         self._read()
         if exit_code == 0:
             activate(self.target)
-            message = translate("Installer", "Installed. The full engine is available now (no restart needed).")
+            message = (translate("Installer", "Installed. The full engine is available now (no restart needed).")
+                       if self.packages is None else
+                       translate("Installer", "Installed {what}: it imports now (no restart needed).").format(
+                           what=self.what()))
             if self.packages is None:
                 from .compat import torch_available
 

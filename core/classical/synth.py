@@ -418,27 +418,29 @@ def make_scene(e: np.ndarray, cfg: SceneConfig) -> tuple:
     return add_noise(y, cfg.snr_db, cfg.noise, r_noise), a
 
 
-#: Ground sampling distance (m) of synthetic scenes, and their local projected CRS: a transverse
-#: Mercator grid of its own (metres, WGS 84), so GIS software can place, measure and reproject them.
+#: Ground sampling distance (m) of synthetic scenes, and their projected CRS: WGS 84 / UTM zone 31N
+#: (EPSG:32631), the scene's lower-left corner at the zone's origin (easting 500 000 m on the equator,
+#: at sea in the Gulf of Guinea, so it never poses as real land), so GIS software can place, measure,
+#: label ("scene [EPSG:32631]") and reproject it without "Unable to compute a transformation".
 SCENE_PIXEL_M = 10.0
-SCENE_CRS_WKT = (
-    'PROJCS["DiffUnmix synthetic scene (local, metres)",GEOGCS["WGS 84",DATUM["WGS_1984",'
-    'SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
-    'PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",0],'
-    'PARAMETER["scale_factor",1],PARAMETER["false_easting",0],PARAMETER["false_northing",0],'
-    'UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+SCENE_EPSG = 32631
+SCENE_ORIGIN_M = (500000.0, 0.0)
 
 
 def scene_georef(height: int) -> SimpleNamespace:
-    """Georeferencing of a synthetic scene ``height`` pixels tall: the upper-left corner at
-    (0, height * :data:`SCENE_PIXEL_M`) m, north up, in :data:`SCENE_CRS_WKT`.
+    """Georeferencing of a synthetic scene ``height`` pixels tall: north up, pixels of
+    :data:`SCENE_PIXEL_M` m, the lower-left corner at :data:`SCENE_ORIGIN_M` in EPSG:``SCENE_EPSG``.
 
     Returns:
         An object with ``geotransform`` (6 floats) and ``projection`` (WKT), as
         ``write_raster(like=...)`` takes.
     """
-    gsd = SCENE_PIXEL_M
-    return SimpleNamespace(geotransform=(0.0, gsd, 0.0, height * gsd, 0.0, -gsd), projection=SCENE_CRS_WKT)
+    from osgeo import osr  # GDAL: only when writing
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(SCENE_EPSG)
+    gsd, (x0, y0) = SCENE_PIXEL_M, SCENE_ORIGIN_M
+    return SimpleNamespace(geotransform=(x0, gsd, 0.0, y0 + height * gsd, 0.0, -gsd), projection=srs.ExportToWkt())
 
 
 def write_scene(out_dir: Union[str, Path], y: np.ndarray, a: np.ndarray, e: np.ndarray,

@@ -328,8 +328,48 @@ def step_installer(rec):
         "Temporary failure in name resolution')\nERROR: No matching distribution found for torch", 1)
 
 
+def step_install_torch(rec):
+    """(benchmarks/install_torch.py only) The Install button with the default package, PyTorch, then
+    the full engine in the same session: no restart."""
+    import processing
+    from diffunmix.plugin.compat import torch_available
+
+    plugin = plugins["diffunmix"]
+    rec["torch_before"] = torch_available()
+    dlg = plugin.installer_dialog()
+    dlg.show()
+    rec["command"] = dlg.python + " " + " ".join(__import__("diffunmix.plugin.installer", fromlist=["x"])
+                                                .pip_command())
+    started = time.time()
+    dlg.install_button.click()
+    yield lambda: dlg.finished_ok is not None or time.time() - started > 900
+    rec["install_seconds"] = round(time.time() - started, 1)
+    rec["finished_ok"] = dlg.finished_ok
+    rec["log_tail"] = dlg.log_text()[-3000:]
+    rec["torch_after"] = torch_available()
+    alg = QgsApplication.processingRegistry().algorithmById("diffunmix:unmix")
+    rec["method_default_after"] = alg.parameterDefinition("METHOD").defaultValue()
+    rec["method_options_after"] = alg.parameterDefinition("METHOD").options()
+    rec["screenshot"] = shot("dependency_installer_torch", dlg)
+    dlg.close()
+    folder = os.path.join(OUT, "full")
+    started = time.time()
+    result = processing.run("diffunmix:unmix", {
+        "INPUT": REPORT["steps"]["scene"]["scene"], "ENDMEMBERS": 3, "METHOD": 0, "QUALITY": 0,
+        "OUTPUT": os.path.join(folder, "a.tif"), "OUTPUT_ENDMEMBERS": os.path.join(folder, "e.csv"),
+        "OUTPUT_REPORT": os.path.join(folder, "report.json")})
+    rec["full_engine_seconds"] = round(time.time() - started, 1)
+    rec["full_engine_method"] = json.load(open(result["OUTPUT_REPORT"]))["method"]
+    import torch
+
+    rec["torch_version"] = torch.__version__
+    rec["torch_file"] = torch.__file__
+
+
 STEPS = [step_startup, step_scene, step_unmix_dialog, step_unmix_first, step_unmix_selected, step_batch,
          step_model, step_spectra, step_installer]
+if os.environ.get("DIFFUNMIX_DESKTOP_STEPS"):  # e.g. "startup,scene,install_torch" (benchmarks)
+    STEPS = [globals()[f"step_{name}"] for name in os.environ["DIFFUNMIX_DESKTOP_STEPS"].split(",")]
 
 
 # runner -----------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_dialog_help_size_labels_and_group_names(steps):
 def test_synthetic_scene_loads_with_a_crs(desktop, steps):
     rec = steps["scene"]
     no_exception(rec)
-    assert rec["crs_valid"] and rec["crs"], rec
+    assert rec["crs_valid"] and rec["crs"] == "EPSG:32631", rec  # the input box shows "scene [EPSG:32631]"
     assert "Unable to compute a transformation" not in desktop["stderr"]
 
 

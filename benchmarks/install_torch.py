@@ -1,0 +1,57 @@
+"""The dependency installer for real: PyTorch itself, into a fresh QGIS profile, then the full engine in
+the same QGIS session (no restart). Not part of ``make test`` (it installs ~200 MB to a few GB).
+
+Starts the real QGIS desktop under Xvfb (tests/desktop's launcher and driver) with QGIS's own Python
+(no venv, so no torch), synthesizes a scene, presses *Install* in Raster ▸ DiffUnmix ▸ Install
+Dependencies…, waits for pip, then runs ``diffunmix:unmix`` with the full engine (Fast) in the same
+session. Writes benchmarks/results/install_torch.json: install time (s, wall clock of pip), whether
+torch imports afterwards, the METHOD default after the install, the full engine's run time.
+
+pip uses its own configuration (index, proxy, local wheel cache such as PIP_FIND_LINKS); set
+DIFFUNMIX_TORCH_CPU_INDEX="" to keep PyTorch's CPU index out (offline, local wheels only).
+
+Usage (repo root): .venv/bin/python benchmarks/install_torch.py
+"""
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "desktop")]
+
+from conftest import PLUGIN_PARENT  # noqa: E402  (tests/conftest.py: the plugin as package 'diffunmix')
+from desktop_launcher import run_qgis_desktop  # noqa: E402
+
+OUT = os.path.join(ROOT, "benchmarks", "results", "install_torch.json")
+
+
+def main() -> dict:
+    base = Path(tempfile.mkdtemp(prefix="diffunmix-install-torch-"))
+    report, proc = run_qgis_desktop(base, PLUGIN_PARENT, timeout_s=1500, extra_env={
+        "DIFFUNMIX_DESKTOP_STEPS": "startup,scene,install_torch",
+        "DIFFUNMIX_TORCH_CPU_INDEX": os.environ.get("DIFFUNMIX_TORCH_CPU_INDEX", "")})
+    if report is None:
+        raise SystemExit(f"QGIS wrote no report (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+    rec = report["steps"]["install_torch"]
+    result = {
+        "what": "Install Dependencies… in the real QGIS 3.22 desktop (Xvfb), fresh profile, then the full "
+                "engine in the same session",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "metric": "install_seconds: wall-clock seconds from pressing Install to pip's exit; "
+                  "full_engine_seconds: diffunmix:unmix METHOD=full QUALITY=fast on a 40x48x224 synthetic scene",
+        **{k: v for k, v in rec.items() if k != "log_tail"},
+        "log_tail": rec.get("log_tail", "")[-1500:],
+    }
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
