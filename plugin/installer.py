@@ -5,10 +5,14 @@ QGIS's Python often cannot take ``pip install --user``: Debian 12 and Ubuntu 23.
 and ``sys.executable`` inside QGIS is the QGIS binary itself. So the installer runs QGIS's own
 interpreter, found from ``sys.exec_prefix`` / ``sys.base_prefix``, as
 ``python -m pip install --target <profile>/python/diffunmix-deps torch==…`` (the CPU build unless
-the machine has an NVIDIA driver), shows pip's log while it runs, and then appends that folder to
+the machine has an NVIDIA driver), shows pip's log while it runs, and then puts that folder on
 ``sys.path``: the full engine works in the same QGIS session, and in every later one (the plugin
-adds the folder again at start-up, :func:`activate`). The folder is appended, never prepended, so
-packages QGIS ships (NumPy, GDAL) always win over copies pip may bring along.
+adds the folder again at start-up, :func:`activate`).
+
+Where on ``sys.path``: before the system's site-/dist-packages, after QGIS's own folders. PyTorch
+needs newer versions of some pure-Python packages than a distribution ships (Debian 12's SymPy is
+too old for torch 2.13: ``cannot import name 'equal_valued'``), so the copies pip put next to torch
+must win; PyTorch needs neither NumPy nor GDAL, so the ones QGIS is built against stay untouched.
 """
 
 from __future__ import annotations
@@ -100,7 +104,8 @@ def pip_command(packages: Optional[Sequence[str]] = None, target: Optional[str] 
 
 
 def activate(folder: Optional[str] = None) -> bool:
-    """Append the dependency folder to ``sys.path`` (once) so its packages import in this session.
+    """Put the dependency folder on ``sys.path`` (once), just before the first site- or dist-packages
+    folder (see the module doc), so its packages import in this session.
 
     Returns:
         True when the folder exists (and is now on ``sys.path``).
@@ -109,7 +114,9 @@ def activate(folder: Optional[str] = None) -> bool:
     if not os.path.isdir(folder):
         return False
     if folder not in sys.path:
-        sys.path.append(folder)
+        index = next((i for i, p in enumerate(sys.path)
+                      if os.path.basename(os.path.normpath(p)) in ("site-packages", "dist-packages")), len(sys.path))
+        sys.path.insert(index, folder)
     importlib.invalidate_caches()
     return True
 

@@ -319,6 +319,11 @@ def step_installer(rec):
         rec["imported"] = None
         rec["import_error"] = str(exc)
     rec["on_sys_path"] = installer.deps_dir() in sys.path
+    site = [i for i, p in enumerate(sys.path) if os.path.basename(os.path.normpath(p)) in ("dist-packages",
+                                                                                         "site-packages")]
+    rec["before_site_packages"] = bool(site) and sys.path.index(installer.deps_dir()) < min(site)
+    rec["after_qgis_python"] = sys.path.index(installer.deps_dir()) > sys.path.index("/usr/share/qgis/python") \
+        if "/usr/share/qgis/python" in sys.path else True
     rec["screenshot_done"] = shot("dependency_installer_done", dlg)
     dlg.close()
     # pip itself missing or failing: a clear message, not a traceback

@@ -125,6 +125,8 @@ def test_installer_installs_into_the_profile_and_works_without_restart(steps):
     assert rec["importable_before"] is False
     assert rec["finished_ok"] is True, rec["log"][-3000:]
     assert rec["imported"] and rec["on_sys_path"]
+    # ahead of the system's packages (torch needs a newer SymPy than Debian's), behind QGIS's own
+    assert rec["before_site_packages"] and rec["after_qgis_python"]
     assert "pip" in rec["no_pip_message"] and "apt install python3-pip" in rec["no_pip_message"]
     assert "network" in rec["offline_message"]
 
