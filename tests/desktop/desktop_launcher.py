@@ -4,6 +4,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,7 +33,8 @@ def run_qgis_desktop(base, plugin_parent_dir, extra_env=None, timeout_s=TIMEOUT_
 
     Raises:
         FileNotFoundError: no qgis binary or xvfb-run.
-        subprocess.TimeoutExpired: QGIS did not quit in time.
+        subprocess.TimeoutExpired: QGIS did not quit in time (it and its X server are stopped; the
+            driver's report so far stays in ``base/out/report.json``).
     """
     qgis, xvfb = shutil.which("qgis"), shutil.which("xvfb-run")
     if qgis is None or xvfb is None:
@@ -46,7 +48,16 @@ def run_qgis_desktop(base, plugin_parent_dir, extra_env=None, timeout_s=TIMEOUT_
                PYTHONPATH="")  # QGIS's own Python only: no venv, so no torch (a new user's machine)
     env.update(extra_env or {})
     cmd = [xvfb, "-a", "-s", "-screen 0 1600x1000x24", qgis, "--nologo", "--noversioncheck", "--code", DRIVER]
-    proc = subprocess.run(cmd, env=env, cwd=str(base), capture_output=True, text=True, timeout=timeout_s)
+    # a session of its own: on a timeout the whole group (xvfb-run, Xvfb, qgis) is stopped, not only xvfb-run
+    with subprocess.Popen(cmd, env=env, cwd=str(base), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as popen:
+        try:
+            stdout, stderr = popen.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(popen.pid, signal.SIGKILL)
+            stdout, stderr = popen.communicate()
+            raise subprocess.TimeoutExpired(cmd, timeout_s, output=stdout, stderr=stderr) from None
+    proc = subprocess.CompletedProcess(cmd, popen.returncode, stdout, stderr)
     report_path = out / "report.json"
     if not report_path.exists():
         return None, proc
