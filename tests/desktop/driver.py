@@ -245,6 +245,24 @@ def step_model(rec):
     rec["tree"] = tree()
 
 
+def step_modeler(rec):
+    """The unmix step's dialog in the graphical modeler (the custom QUALITY widget included): it opens
+    and gives back a child algorithm with the chosen quality."""
+    from processing.modeler.ModelerParametersDialog import ModelerParametersDialog
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById("diffunmix:unmix")
+    dlg = ModelerParametersDialog(alg, QgsProcessingModelAlgorithm("m", "g"))
+    dlg.show()
+    yield wait(0.5)
+    child = dlg.createAlgorithm()
+    rec["child"] = child is not None
+    if child is not None:
+        sources = child.parameterSources().get("QUALITY") or []
+        rec["quality_static"] = sources[0].staticValue() if sources else None
+    dlg.close()
+
+
 def step_spectra(rec):
     """The spectra dock beside the styled result; the dock follows the selected group."""
     plugin = plugins["diffunmix"]
@@ -397,7 +415,7 @@ def step_full_engine(rec):
 
 
 STEPS = [step_startup, step_scene, step_unmix_dialog, step_unmix_first, step_unmix_selected, step_batch,
-         step_model, step_spectra, step_installer]
+         step_model, step_modeler, step_spectra, step_installer]
 if os.environ.get("DIFFUNMIX_DESKTOP_STEPS"):  # e.g. "startup,scene,install_torch" (benchmarks)
     STEPS = [globals()[f"step_{name}"] for name in os.environ["DIFFUNMIX_DESKTOP_STEPS"].split(",")]
 

@@ -78,6 +78,12 @@ def test_unmix_dialog_defaults_work_without_torch(steps):
     assert rec["quality_enabled_vca"] is False  # QUALITY means nothing for VCA + FCLS
 
 
+def test_unmix_step_opens_in_the_modeler(steps):
+    rec = steps["modeler"]
+    no_exception(rec)
+    assert rec["child"] and rec["quality_static"] == 1  # Default
+
+
 # 7: small things: help, labels, group names, dialog size, model titles --------------------------
 def test_dialog_help_size_labels_and_group_names(steps):
     rec = steps["unmix_dialog"]
