@@ -356,6 +356,16 @@ def step_installer(rec):
         if "/usr/share/qgis/python" in sys.path else True
     rec["screenshot_done"] = shot("dependency_installer_done", dlg)
     dlg.close()
+    # a real failing install (no such package, no index): a clear message in the dialog, no traceback
+    dlg = plugin.installer_dialog(packages=["--no-index", "diffunmix-no-such-package==0"])
+    dlg.show()
+    dlg.install_button.click()
+    start = time.time()
+    yield lambda: dlg.finished_ok is not None or time.time() - start > STEP_TIMEOUT
+    rec["failing_ok"] = dlg.finished_ok
+    rec["failing_status"] = dlg.status.text()
+    rec["failing_button_enabled"] = dlg.install_button.isEnabled()
+    dlg.close()
     # pip itself missing or failing: a clear message, not a traceback
     rec["no_pip_message"] = installer.explain_failure("/usr/bin/python3: No module named pip", 1)
     rec["offline_message"] = installer.explain_failure(

@@ -133,6 +133,8 @@ def test_installer_installs_into_the_profile_and_works_without_restart(steps):
     assert rec["imported"] and rec["on_sys_path"]
     # ahead of the system's packages (torch needs a newer SymPy than Debian's), behind QGIS's own
     assert rec["before_site_packages"] and rec["after_qgis_python"]
+    assert rec["failing_ok"] is False and rec["failing_button_enabled"]  # the user may try again
+    assert "found no matching package" in rec["failing_status"], rec["failing_status"]
     assert "pip" in rec["no_pip_message"] and "apt install python3-pip" in rec["no_pip_message"]
     assert "network" in rec["offline_message"]
 
