@@ -51,7 +51,8 @@ def main() -> dict:
     result = {
         "what": "Install Dependencies… in the real QGIS 3.22 desktop (Xvfb), fresh profile, then the full "
                 "engine in the same session",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1_5_15_min_at_end": [round(x, 1) for x in os.getloadavg()]},
         "metric": "install_seconds: wall-clock seconds from pressing Install to pip's exit; "
                   "full_engine_seconds_unmix: diffunmix:unmix METHOD=full QUALITY=fast on a 24x24x224 synthetic "
                   "scene (3 endmembers, 40 dB), in the same QGIS session",
