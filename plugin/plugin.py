@@ -222,10 +222,17 @@ class DiffUnmixPlugin:
                                on_installed=self.on_dependencies_installed)
 
     def on_current_layer(self, layer) -> None:
-        """A layer was selected in the Layers panel: when it shows a DiffUnmix result and the spectra
-        dock is open, plot that result's spectra."""
-        if self.dock is not None and self.dock.isVisible():
-            self.dock.show_layer(layer)
+        """A layer or group was selected in the Layers panel: when it shows a DiffUnmix result (a
+        result group: its first layer) and the spectra dock is open, plot that result's spectra."""
+        if self.dock is None or not self.dock.isVisible():
+            return
+        if layer is None and self._view is not None:
+            from qgis.core import QgsLayerTree
+
+            node = self._view.currentNode()
+            if node is not None and QgsLayerTree.isGroup(node):
+                layer = next((n.layer() for n in node.findLayers() if n.layer() is not None), None)
+        self.dock.show_layer(layer)
 
     def show_installer(self) -> None:
         self.installer_dialog().exec_()

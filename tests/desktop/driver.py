@@ -282,6 +282,16 @@ def step_spectra(rec):
         rec["dock_title_after_select"] = dock.source.text()
         iface.layerTreeView().setCurrentLayer(groups[0].findLayers()[0].layer())
         yield wait(0.5)
+        # selecting a result's group (not a layer in it) follows too
+        view = iface.layerTreeView()
+        index = view.layerTreeModel().node2index(groups[-1])
+        if view.model() is not view.layerTreeModel():  # QGIS 3.22's Layers panel filters through a proxy
+            index = view.model().mapFromSource(index)
+        view.setCurrentIndex(index)
+        yield wait(0.5)
+        rec["dock_title_after_group_select"] = dock.source.text()
+        node = view.currentNode()
+        rec["current_node_after_group_select"] = node.name() if node is not None else None
     for name in ("png", "csv"):
         if hasattr(dock, "export"):
             path = os.path.join(OUT, f"spectra.{name}")

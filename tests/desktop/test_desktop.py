@@ -113,6 +113,7 @@ def test_spectra_dock_is_readable_keeps_runs_and_follows_selection(steps):
     assert width >= 400 and height >= 300, rec["dock_size"]  # was ~300×260 with the legend over the curves
     assert len(rec["runs"]) >= 4  # two dialog runs, two batch rows, the model
     assert rec["dock_title_after_select"] == rec["followed_group"]
+    assert rec["dock_title_after_group_select"] == rec["followed_group"]
     assert rec["export_png"] and rec["export_csv"]
 
 
