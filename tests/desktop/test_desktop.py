@@ -92,6 +92,7 @@ def test_dialog_help_size_labels_and_group_names(steps):
     assert "[optional]" not in rec["labels"]["MODEL"] and "(optional)" not in rec["labels"]["MODEL"]
     width, height = rec["size"]
     assert width >= 900 and height >= 650, rec["size"]
+    assert steps["model"]["inputs"][:4] == ["HEIGHT", "WIDTH", "TRUE_ENDMEMBERS", "SEED"]
     names = [g["group"] for g in groups(steps["batch"]["tree"])]
     assert all("VCA + FCLS, 3 endmembers" in name for name in names), names
 

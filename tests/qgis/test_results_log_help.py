@@ -92,3 +92,8 @@ def test_labels_and_model_titles_fit(diffunmix_plugin):
     model = QgsApplication.processingRegistry().algorithmById("diffunmix:diffunmix_example")
     titles = [c.description() for c in model.childAlgorithms().values()]
     assert len(titles) == 4 and all(len(t) <= 20 for t in titles), titles
+    # the inputs in the order a person fills them in, also in the copy a dialog gets
+    copy = QgsApplication.processingRegistry().createAlgorithmById("diffunmix:diffunmix_example")
+    for alg in (model, copy):
+        names = [p.name() for p in alg.parameterDefinitions() if not p.isDestination()]
+        assert names == ["HEIGHT", "WIDTH", "TRUE_ENDMEMBERS", "SEED"], names
