@@ -39,6 +39,9 @@ from ..core.options import TORCH_VERSION
 DEPS_FOLDER = "diffunmix-deps"
 #: PyTorch's index of CPU-only wheels (a few hundred MB instead of several GB of CUDA libraries)
 CPU_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+#: PyTorch's index of CUDA wheels: needed on Windows, where PyPI's torch is the CPU build (on Linux
+#: PyPI's default torch wheels are the CUDA ones)
+CUDA_INDEX_URL = "https://download.pytorch.org/whl/cu128"
 
 
 #: pylupdate5 extracts ``translate("Installer", "…")`` calls
@@ -97,9 +100,12 @@ def pip_command(packages: Optional[Sequence[str]] = None, target: Optional[str] 
             "--upgrade", "--target", target or deps_dir()]
     if packages is None:
         packages = [f"torch=={TORCH_VERSION}"]
+        build = build or torch_build()
         index = os.environ.get("DIFFUNMIX_TORCH_CPU_INDEX", CPU_INDEX_URL)
-        if (build or torch_build()) == "cpu" and index:
+        if build == "cpu" and index:
             args += ["--extra-index-url", index]
+        elif build == "cuda" and sys.platform == "win32":
+            args += ["--extra-index-url", CUDA_INDEX_URL]
     return args + list(packages)
 
 

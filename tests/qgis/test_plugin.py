@@ -198,6 +198,13 @@ def test_without_torch_the_menu_offers_the_installer_and_the_classical_default(q
         monkeypatch.setattr(installer.InstallerDialog, "exec_", lambda self: shown.append(self))
         action.trigger()
         assert len(shown) == 1 and isinstance(shown[0], installer.InstallerDialog)
+        # the CPU build unless there is an NVIDIA GPU: PyTorch's CPU index next to pip's own
+        cpu = installer.pip_command(target="/t", build="cpu")
+        assert cpu[-1].startswith("torch==") and cpu[cpu.index("--target") + 1] == "/t"
+        assert cpu[cpu.index("--extra-index-url") + 1] == installer.CPU_INDEX_URL
+        monkeypatch.setattr(installer.sys, "platform", "linux")
+        assert "--extra-index-url" not in installer.pip_command(target="/t", build="cuda")  # PyPI's are CUDA
+        assert installer.pip_command(["tomli_w==1.0.0"], target="/t")[-1] == "tomli_w==1.0.0"
         alg = QgsApplication.processingRegistry().createAlgorithmById("diffunmix:unmix")
         method = alg.parameterDefinition("METHOD")
         assert method.defaultValue() == 1
