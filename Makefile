@@ -42,6 +42,7 @@ test: setup translations
 	$(PY) -m pytest -q -p no:pytest_qgis tests/core
 	$(PY) -m pytest -q tests/qgis
 	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q -p no:pytest_qgis tests/desktop
 
 ## fuzz: the hypothesis fuzz tests of the raster, library and model-file readers, longer
 ## (FUZZ_EXAMPLES per parser, default 5000; `make test` runs 200, the model loader a tenth of it)

@@ -4,7 +4,7 @@
 <context>
     <name>AbundanceStyler</name>
     <message>
-        <location filename="../plugin/styling.py" line="234"/>
+        <location filename="../plugin/styling.py" line="259"/>
         <source>RGB: {r} / {g} / {b}</source>
         <translation>RGB: {r} / {g} / {b}</translation>
     </message>
@@ -41,332 +41,329 @@
     <name>DiffUnmix</name>
     <message>
         <location filename="../plugin/compat.py" line="40"/>
-        <source>The full DiffUnmix engine needs PyTorch, which QGIS&apos;s Python cannot import. Install it with: python3 -m pip install --user torch=={version} (or run `make setup` in the plugin folder), then restart QGIS. The classical method &apos;VCA + FCLS&apos; works without PyTorch.</source>
-        <translation>Die vollständige DiffUnmix-Engine benötigt PyTorch, das QGIS' Python nicht importieren kann. Installieren Sie es mit: python3 -m pip install --user torch=={version} (oder führen Sie `make setup` im Plugin-Ordner aus) und starten Sie QGIS neu. Die klassische Methode „VCA + FCLS“ funktioniert ohne PyTorch.</translation>
-    </message>
-    <message>
-        <location filename="../plugin/compat.py" line="51"/>
-        <source>PyTorch is installed: the full engine is available.</source>
-        <translation>PyTorch ist installiert: Die vollständige Engine ist verfügbar.</translation>
-    </message>
-    <message>
-        <location filename="../plugin/compat.py" line="51"/>
-        <source>PyTorch is not installed: only the classical method (VCA + FCLS) and the endmember tools work.</source>
-        <translation>PyTorch ist nicht installiert: Nur die klassische Methode (VCA + FCLS) und die Endmember-Werkzeuge funktionieren.</translation>
-    </message>
-    <message>
-        <location filename="../plugin/compat.py" line="55"/>
-        <source>To install PyTorch (CPU) for QGIS&apos;s Python, run in a terminal:
-
-    python3 -m pip install --user torch=={version}
-
-then restart QGIS. On Windows, run it in the OSGeo4W Shell. With a CUDA GPU, install the CUDA build of the same version from pytorch.org instead.</source>
-        <translation>Um PyTorch (CPU) für QGIS' Python zu installieren, führen Sie in einem Terminal aus:
-
-    python3 -m pip install --user torch=={version}
-
-und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSGeo4W Shell aus. Mit einer CUDA-GPU installieren Sie stattdessen die CUDA-Version derselben Versionsnummer von pytorch.org.</translation>
+        <source>The full DiffUnmix engine needs PyTorch, which QGIS's Python cannot import. Install it with Raster ▸ DiffUnmix ▸ Install Dependencies… (torch=={version} for QGIS's own Python, no restart needed). The classical method 'VCA + FCLS' works without PyTorch.</source>
+        <translation>Die vollständige DiffUnmix-Engine benötigt PyTorch, das QGIS' Python nicht importieren kann. Installieren Sie es mit Raster ▸ DiffUnmix ▸ Abhängigkeiten installieren… (torch=={version} für QGIS' eigenes Python, ohne Neustart). Die klassische Methode „VCA + FCLS“ funktioniert ohne PyTorch.</translation>
     </message>
 </context>
 <context>
     <name>DiffUnmixAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="43"/>
+        <location filename="../plugin/algorithms/base.py" line="53"/>
         <source>Automatic (CUDA GPU when available)</source>
         <translation>Automatisch (CUDA-GPU, wenn vorhanden)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="43"/>
+        <location filename="../plugin/algorithms/base.py" line="53"/>
         <source>CPU</source>
         <translation>CPU (Prozessor)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="43"/>
+        <location filename="../plugin/algorithms/base.py" line="53"/>
         <source>CUDA GPU</source>
         <translation>CUDA-GPU</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="49"/>
+        <location filename="../plugin/algorithms/base.py" line="59"/>
         <source>Fast</source>
         <translation>Schnell</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="49"/>
+        <location filename="../plugin/algorithms/base.py" line="59"/>
         <source>Default</source>
         <translation>Standard</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="49"/>
+        <location filename="../plugin/algorithms/base.py" line="59"/>
         <source>Best (slow)</source>
         <translation>Beste (langsam)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="56"/>
+        <location filename="../plugin/algorithms/base.py" line="66"/>
         <source>Unmixing</source>
         <translation>Entmischung</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="57"/>
+        <location filename="../plugin/algorithms/base.py" line="67"/>
         <source>Endmembers</source>
         <translation>Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="58"/>
+        <location filename="../plugin/algorithms/base.py" line="68"/>
         <source>Evaluation</source>
         <translation>Bewertung</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="63"/>
+        <location filename="../plugin/algorithms/base.py" line="73"/>
         <source>Hyperspectral raster</source>
         <translation>Hyperspektrales Raster</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="71"/>
+        <location filename="../plugin/algorithms/base.py" line="81"/>
         <source>Spectral library</source>
         <translation>Spektralbibliothek</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="79"/>
+        <location filename="../plugin/algorithms/base.py" line="89"/>
         <source>Band subset</source>
         <translation>Bandauswahl</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="85"/>
+        <location filename="../plugin/algorithms/base.py" line="95"/>
         <source>Device</source>
         <translation>Rechengerät</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="91"/>
+        <location filename="../plugin/algorithms/base.py" line="101"/>
         <source>Quality</source>
         <translation>Qualität</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="98"/>
+        <location filename="../plugin/algorithms/base.py" line="108"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="98"/>
+        <location filename="../plugin/algorithms/base.py" line="108"/>
         <source>The same seed and inputs give the same result.</source>
         <translation>Derselbe Startwert und dieselben Eingaben ergeben dasselbe Ergebnis.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="102"/>
+        <location filename="../plugin/algorithms/base.py" line="112"/>
         <source>RGB composite of endmembers</source>
         <translation>RGB-Komposit aus Endmembern</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="109"/>
+        <location filename="../plugin/algorithms/base.py" line="119"/>
         <source>Abundances</source>
         <translation>Abundanzen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="118"/>
+        <location filename="../plugin/algorithms/base.py" line="128"/>
         <source>Endmember spectra</source>
         <translation>Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="125"/>
+        <location filename="../plugin/algorithms/base.py" line="135"/>
         <source>Endmember plot</source>
         <translation>Endmember-Diagramm</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="406"/>
+        <location filename="../plugin/algorithms/base.py" line="444"/>
         <source>Reconstruction error</source>
         <translation>Rekonstruktionsfehler</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="154"/>
+        <location filename="../plugin/algorithms/base.py" line="164"/>
         <source>Report</source>
         <translation>Bericht</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="154"/>
+        <location filename="../plugin/algorithms/base.py" line="164"/>
         <source>Optional JSON report: parameters, timings and diagnostics.</source>
         <translation>Optionaler JSON-Bericht: Parameter, Laufzeiten und Diagnosen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="158"/>
+        <location filename="../plugin/algorithms/base.py" line="168"/>
         <source>Number of endmembers</source>
         <translation>Anzahl der Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="159"/>
+        <location filename="../plugin/algorithms/base.py" line="169"/>
         <source>Endmember names (comma-separated)</source>
         <translation>Endmember-Namen (kommagetrennt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="182"/>
+        <location filename="../plugin/algorithms/base.py" line="192"/>
         <source>Layer '{name}' ({param}) is not a raster file (provider '{provider}'). Save it as a GeoTIFF first (Export ▸ Save As…).</source>
         <translation>Der Layer „{name}“ ({param}) ist keine Rasterdatei (Datenanbieter „{provider}“). Speichern Sie ihn zuerst als GeoTIFF (Exportieren ▸ Speichern als…).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="282"/>
+        <location filename="../plugin/algorithms/base.py" line="303"/>
         <source>Spectral libraries (*.csv *.sli *.hdr);;All files (*.*)</source>
         <translation>Spektralbibliotheken (*.csv *.sli *.hdr);;Alle Dateien (*.*)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="292"/>
+        <location filename="../plugin/algorithms/base.py" line="313"/>
         <source>CSV files (*.csv)</source>
         <translation>CSV-Dateien (*.csv)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="304"/>
+        <location filename="../plugin/algorithms/base.py" line="325"/>
         <source>PNG images (*.png)</source>
         <translation>PNG-Bilder (*.png)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="312"/>
+        <location filename="../plugin/algorithms/base.py" line="333"/>
         <source>JSON files (*.json)</source>
         <translation>JSON-Dateien (*.json)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="328"/>
+        <location filename="../plugin/algorithms/base.py" line="349"/>
         <source>The raster &apos;{param}&apos; could not be loaded: {value}</source>
         <translation>Das Raster „{param}“ konnte nicht geladen werden: {value}</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="351"/>
+        <location filename="../plugin/algorithms/base.py" line="383"/>
         <source>{param}: rasters are written as GeoTIFF; give a .tif file name, not {path}.</source>
         <translation>{param}: Raster werden als GeoTIFF geschrieben; geben Sie einen .tif-Dateinamen an, nicht {path}.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="367"/>
+        <location filename="../plugin/algorithms/base.py" line="399"/>
         <source>RGB_ENDMEMBERS must be three endmember numbers such as &apos;1,2,3&apos;, not &apos;{value}&apos;.</source>
         <translation>RGB_ENDMEMBERS muss aus drei Endmember-Nummern wie „1,2,3“ bestehen, nicht „{value}“.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="386"/>
+        <location filename="../plugin/algorithms/base.py" line="418"/>
         <source>Cancelled by the user.</source>
         <translation>Vom Benutzer abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="401"/>
+        <location filename="../plugin/algorithms/base.py" line="434"/>
         <source>RGB_ENDMEMBERS {rgb}: there are only {p} endmembers; no RGB composite.</source>
         <translation>RGB_ENDMEMBERS {rgb}: Es gibt nur {p} Endmember; kein RGB-Komposit.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="63"/>
+        <location filename="../plugin/algorithms/base.py" line="73"/>
         <source>Raster file with one band per wavelength (GeoTIFF, ENVI or any format GDAL reads), e.g. reflectance. Pixels with nodata in any band and bands flagged bad (ENVI bbl) are skipped. The layer must be stored in a file.</source>
         <translation>Rasterdatei mit einem Band pro Wellenlänge (GeoTIFF, ENVI oder jedes Format, das GDAL liest), z. B. Reflexion. Pixel mit NoData in einem Band und als schlecht markierte Bänder (ENVI bbl) werden übersprungen. Der Layer muss in einer Datei gespeichert sein.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="71"/>
+        <location filename="../plugin/algorithms/base.py" line="81"/>
         <source>Optional library of reference spectra (ENVI .sli/.hdr, or CSV with a wavelength column and one column per spectrum), resampled to the raster&apos;s wavelengths. It names the endmembers after their closest library spectra (and guides the endmember search).</source>
         <translation>Optionale Bibliothek von Referenzspektren (ENVI .sli/.hdr oder CSV mit einer Wellenlängenspalte und einer Spalte pro Spektrum), auf die Wellenlängen des Rasters umgerechnet. Sie benennt die Endmember nach den ähnlichsten Bibliotheksspektren (und lenkt die Endmember-Suche).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="79"/>
+        <location filename="../plugin/algorithms/base.py" line="89"/>
         <source>Optional 1-based bands to use, e.g. &apos;1-50,60,70-90&apos;. Empty: every band not flagged bad.</source>
         <translation>Optionale zu verwendende Bänder (ab 1 gezählt), z. B. „1-50,60,70-90“. Leer: alle Bänder, die nicht als schlecht markiert sind.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="85"/>
+        <location filename="../plugin/algorithms/base.py" line="95"/>
         <source>Where the deep engine runs. Automatic uses a CUDA GPU when one is available, else the CPU.</source>
         <translation>Wo die Deep-Learning-Engine rechnet. Automatisch nutzt eine CUDA-GPU, wenn eine vorhanden ist, sonst den Prozessor.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="91"/>
+        <location filename="../plugin/algorithms/base.py" line="101"/>
         <source>How long the deep engine trains and refines: Fast (a few minutes on a CPU for a small scene), Default, or Best (several times slower).</source>
         <translation>Wie lange die Deep-Learning-Engine trainiert und verfeinert: Schnell (einige Minuten auf einem Prozessor für eine kleine Szene), Standard oder Beste (um ein Mehrfaches langsamer).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="102"/>
+        <location filename="../plugin/algorithms/base.py" line="112"/>
         <source>Optional three 1-based endmember numbers, e.g. &apos;1,2,3&apos;: when the result is opened in the map, an extra layer shows their abundances as red, green and blue. Empty: none.</source>
         <translation>Optional drei Endmember-Nummern (ab 1 gezählt), z. B. „1,2,3“: Wird das Ergebnis in der Karte geöffnet, zeigt ein zusätzlicher Layer ihre Abundanzen als Rot, Grün und Blau. Leer: keiner.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="109"/>
+        <location filename="../plugin/algorithms/base.py" line="119"/>
         <source>GeoTIFF with one Float32 band per endmember (band descriptions are the endmember names): fractions in [0, 1] that sum to one, on the input&apos;s grid, nodata where the input had no valid value. Opened in the map as one layer per endmember (colour ramp 0-1) in a group named after the input.</source>
         <translation>GeoTIFF mit einem Float32-Band pro Endmember (die Bandbeschreibungen sind die Endmember-Namen): Anteile in [0, 1], die sich zu eins summieren, im Raster der Eingabe, NoData wo die Eingabe keinen gültigen Wert hatte. Wird in der Karte als ein Layer pro Endmember (Farbverlauf 0–1) in einer nach der Eingabe benannten Gruppe geöffnet.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="118"/>
+        <location filename="../plugin/algorithms/base.py" line="128"/>
         <source>CSV: first column wavelength_nm (or band when the raster has no wavelengths), then one column per endmember, in the order of the abundance bands.</source>
         <translation>CSV: erste Spalte wavelength_nm (oder band, wenn das Raster keine Wellenlängen hat), dann eine Spalte pro Endmember in der Reihenfolge der Abundanzbänder.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="125"/>
+        <location filename="../plugin/algorithms/base.py" line="135"/>
         <source>Optional PNG plot of the endmember spectra (wavelength in nm, one line per endmember; matched library spectra dashed).</source>
         <translation>Optionales PNG-Diagramm der Endmember-Spektren (Wellenlänge in nm, eine Linie pro Endmember; zugeordnete Bibliotheksspektren gestrichelt).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="132"/>
+        <location filename="../plugin/algorithms/base.py" line="142"/>
         <source>Optional one-band GeoTIFF: per-pixel RMSE between the pixel spectrum and its reconstruction from the abundances and endmembers (high values: poorly explained pixels).</source>
         <translation>Optionales einbändiges GeoTIFF: RMSE je Pixel zwischen dem Pixelspektrum und seiner Rekonstruktion aus Abundanzen und Endmembern (hohe Werte: schlecht erklärte Pixel).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="139"/>
+        <location filename="../plugin/algorithms/base.py" line="149"/>
         <source>Abundance uncertainty</source>
         <translation>Unsicherheit der Anteile</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="139"/>
+        <location filename="../plugin/algorithms/base.py" line="149"/>
         <source>Optional GeoTIFF, one band per endmember: the per-pixel standard deviation of each abundance over several stochastic diffusion refinements (full engine only). High values mark pixels where the data allow several answers.</source>
         <translation>Optionales GeoTIFF, ein Band je Endmember: die Standardabweichung jedes Anteils pro Pixel über mehrere stochastische Diffusionsverfeinerungen (nur vollständige Engine). Hohe Werte kennzeichnen Pixel, bei denen die Daten mehrere Antworten zulassen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="147"/>
+        <location filename="../plugin/algorithms/base.py" line="157"/>
         <source>Uncertainty samples</source>
         <translation>Stichproben für die Unsicherheit</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="147"/>
+        <location filename="../plugin/algorithms/base.py" line="157"/>
         <source>How many stochastic refinements the abundance uncertainty is computed from (at least 2; each adds about one inference pass). Used only when the uncertainty output is set.</source>
         <translation>Aus wie vielen stochastischen Verfeinerungen die Unsicherheit der Anteile berechnet wird (mindestens 2; jede kostet etwa einen weiteren Inferenzdurchlauf). Wird nur verwendet, wenn die Unsicherheitsausgabe gesetzt ist.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="407"/>
+        <location filename="../plugin/algorithms/base.py" line="445"/>
         <source>{name} (uncertainty)</source>
         <translation>{name} (Unsicherheit)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="440"/>
+        <source>Unmixing result</source>
+        <translation>Entmischungsergebnis</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/unmix.py" line="176"/>
+        <source>saved model</source>
+        <translation>gespeichertes Modell</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/unmix.py" line="176"/>
+        <source>full engine</source>
+        <translation>vollständige Engine</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/unmix.py" line="179"/>
+        <source>{method}, {p} endmembers</source>
+        <translation>{method}, {p} Endmember</translation>
     </message>
 </context>
 <context>
     <name>DiffUnmixPlugin</name>
     <message>
-        <location filename="../plugin/plugin.py" line="47"/>
+        <location filename="../plugin/plugin.py" line="52"/>
         <source>&amp;DiffUnmix</source>
         <translation>&amp;DiffUnmix</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="82"/>
+        <location filename="../plugin/plugin.py" line="90"/>
         <source>DiffUnmix</source>
         <translation>DiffUnmix</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="84"/>
+        <location filename="../plugin/plugin.py" line="92"/>
         <source>Unmix Hyperspectral Raster…</source>
         <translation>Hyperspektrales Raster entmischen…</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="84"/>
+        <location filename="../plugin/plugin.py" line="92"/>
         <source>Estimate endmember spectra and abundance maps</source>
         <translation>Endmember-Spektren und Abundanzkarten schätzen</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="86"/>
+        <location filename="../plugin/plugin.py" line="94"/>
         <source>Endmember Spectra</source>
         <translation>Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="86"/>
+        <location filename="../plugin/plugin.py" line="94"/>
         <source>Show the endmember spectra of the latest result</source>
         <translation>Die Endmember-Spektren des letzten Ergebnisses anzeigen</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="92"/>
+        <location filename="../plugin/plugin.py" line="99"/>
         <source>Install Dependencies…</source>
         <translation>Abhängigkeiten installieren…</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="92"/>
-        <source>How to install PyTorch for the full DiffUnmix engine</source>
-        <translation>So installieren Sie PyTorch für die vollständige DiffUnmix-Engine</translation>
+        <location filename="../plugin/plugin.py" line="99"/>
+        <source>Install PyTorch for the full DiffUnmix engine</source>
+        <translation>PyTorch für die vollständige DiffUnmix-Engine installieren</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="174"/>
-        <source>DiffUnmix: install dependencies</source>
-        <translation>DiffUnmix: Abhängigkeiten installieren</translation>
+        <location filename="../plugin/plugin.py" line="240"/>
+        <source>PyTorch is installed: the full engine is available</source>
+        <translation>PyTorch ist installiert: die vollständige Engine ist verfügbar</translation>
     </message>
 </context>
 <context>
@@ -615,232 +612,466 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
     </message>
 </context>
 <context>
+    <name>Installer</name>
+    <message>
+        <location filename="../plugin/installer.py" line="121"/>
+        <source>QGIS&apos;s Python has no pip. On Debian or Ubuntu install it with &apos;sudo apt install python3-pip&apos;; on Windows, run the OSGeo4W installer and add &apos;python3-pip&apos;. Then try again.</source>
+        <translation>QGIS' Python hat kein pip. Unter Debian oder Ubuntu installieren Sie es mit 'sudo apt install python3-pip'; unter Windows starten Sie den OSGeo4W-Installer und wählen 'python3-pip'. Versuchen Sie es dann erneut.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="126"/>
+        <source>pip could not reach the package index: check the network connection (or set a proxy in pip&apos;s configuration) and try again.</source>
+        <translation>pip konnte den Paketindex nicht erreichen: Prüfen Sie die Netzwerkverbindung (oder tragen Sie einen Proxy in pips Konfiguration ein) und versuchen Sie es erneut.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="129"/>
+        <source>pip found no matching package for this Python and platform (or could not reach the package index). See the log for details.</source>
+        <translation>pip fand kein passendes Paket für dieses Python und diese Plattform (oder erreichte den Paketindex nicht). Einzelheiten stehen im Protokoll.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="132"/>
+        <source>The installation failed (pip exit code {code}): {line}</source>
+        <translation>Die Installation ist fehlgeschlagen (pip-Exit-Code {code}): {line}</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="149"/>
+        <source>DiffUnmix: install dependencies</source>
+        <translation>DiffUnmix: Abhängigkeiten installieren</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="168"/>
+        <source>pip&apos;s output appears here.</source>
+        <translation>Hier erscheint die Ausgabe von pip.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="170"/>
+        <source>Install</source>
+        <translation>Installieren</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="184"/>
+        <source>CUDA build</source>
+        <translation>CUDA-Version</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="184"/>
+        <source>CPU build</source>
+        <translation>CPU-Version</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="190"/>
+        <source>PyTorch is installed: the full engine is available.</source>
+        <translation>PyTorch ist installiert: die vollständige Engine ist verfügbar.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="190"/>
+        <source>PyTorch is not installed: only the classical method (VCA + FCLS) and the endmember tools work.</source>
+        <translation>PyTorch ist nicht installiert: nur die klassische Methode (VCA + FCLS) und die Endmember-Werkzeuge funktionieren.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="194"/>
+        <source>QGIS&apos;s Python interpreter was not found under {prefix}, so nothing can be installed from here.</source>
+        <translation>QGIS' Python-Interpreter wurde unter {prefix} nicht gefunden; von hier aus kann nichts installiert werden.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="197"/>
+        <source>Install installs {what} for QGIS&apos;s Python ({python}) into {target} with pip. The full engine is available as soon as it finishes, without a restart.</source>
+        <translation>„Installieren“ installiert {what} für QGIS' Python ({python}) mit pip nach {target}. Die vollständige Engine ist verfügbar, sobald es fertig ist, ohne Neustart.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="234"/>
+        <source>QGIS&apos;s Python ({python}) could not be started.</source>
+        <translation>QGIS' Python ({python}) konnte nicht gestartet werden.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="241"/>
+        <source>Installed. The full engine is available now (no restart needed).</source>
+        <translation>Installiert. Die vollständige Engine ist jetzt verfügbar (kein Neustart nötig).</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="249"/>
+        <source>pip finished but PyTorch still cannot be imported; see the log.</source>
+        <translation>pip ist fertig, aber PyTorch lässt sich noch nicht importieren; siehe Protokoll.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/installer.py" line="241"/>
+        <source>Installed {what}: it imports now (no restart needed).</source>
+        <translation>{what} installiert: es lässt sich jetzt importieren (kein Neustart nötig).</translation>
+    </message>
+</context>
+<context>
+    <name>QualityWidgetWrapper</name>
+    <message>
+        <location filename="../plugin/widgets.py" line="55"/>
+        <source>VCA + FCLS has no quality setting: it runs in seconds.</source>
+        <translation>VCA + FCLS hat keine Qualitätsstufe: es läuft in Sekunden.</translation>
+    </message>
+</context>
+<context>
+    <name>RunLog</name>
+    <message>
+        <location filename="../plugin/feedback.py" line="41"/>
+        <source>endmember estimation</source>
+        <translation>Endmember-Schätzung</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="41"/>
+        <source>fitting the engine to the scene</source>
+        <translation>Anpassung der Engine an die Szene</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="41"/>
+        <source>endmember calibration</source>
+        <translation>Endmember-Kalibrierung</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="41"/>
+        <source>abundances (FCLS)</source>
+        <translation>Abundanzen (FCLS)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="41"/>
+        <source>abundance inference</source>
+        <translation>Abundanz-Inferenz</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="49"/>
+        <source>full engine (HybridSTU + diffusion)</source>
+        <translation>vollständige Engine (HybridSTU + Diffusion)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="50"/>
+        <source>VCA + FCLS (classical)</source>
+        <translation>VCA + FCLS (klassisch)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="51"/>
+        <source>saved model</source>
+        <translation>gespeichertes Modell</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="88"/>
+        <source>estimated by HySime</source>
+        <translation>von HySime geschätzt</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="88"/>
+        <source>as requested</source>
+        <translation>wie angegeben</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="90"/>
+        <source>Method: {method}; {count} endmembers ({how}).</source>
+        <translation>Methode: {method}; {count} Endmember ({how}).</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="95"/>
+        <source>{name}: used (it lowered the error in validation)</source>
+        <translation>{name}: verwendet (sie senkte den Fehler in der Validierung)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="96"/>
+        <source>{name}: skipped (it did not lower the error in validation)</source>
+        <translation>{name}: übersprungen (sie senkte den Fehler in der Validierung nicht)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="99"/>
+        <source>CNN correction</source>
+        <translation>CNN-Korrektur</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="99"/>
+        <source>diffusion refinement</source>
+        <translation>Diffusionsverfeinerung</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="104"/>
+        <source>Time: {parts} (total {total}).</source>
+        <translation>Zeit: {parts} (insgesamt {total}).</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="108"/>
+        <source>Reconstruction error: mean RMSE {rmse:.3g} per pixel (in the raster&apos;s units).</source>
+        <translation>Rekonstruktionsfehler: mittlerer RMSE {rmse:.3g} pro Pixel (in den Einheiten des Rasters).</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="111"/>
+        <source>Every number of the run is in the report: {path}</source>
+        <translation>Alle Zahlen des Laufs stehen im Bericht: {path}</translation>
+    </message>
+</context>
+<context>
     <name>SpectraDock</name>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="32"/>
+        <location filename="../plugin/spectra_dock.py" line="54"/>
         <source>DiffUnmix Endmember Spectra</source>
         <translation>DiffUnmix Endmember-Spektren</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="42"/>
+        <location filename="../plugin/spectra_dock.py" line="69"/>
         <source>Open CSV…</source>
         <translation>CSV öffnen…</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="43"/>
+        <location filename="../plugin/spectra_dock.py" line="70"/>
         <source>Plot an endmember CSV (wavelength_nm or band, one column per endmember)</source>
         <translation>Eine Endmember-CSV darstellen (wavelength_nm oder band, eine Spalte pro Endmember)</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="67"/>
+        <location filename="../plugin/spectra_dock.py" line="112"/>
         <source>Run a DiffUnmix algorithm or open an endmember CSV</source>
         <translation>Führen Sie einen DiffUnmix-Algorithmus aus oder öffnen Sie eine Endmember-CSV</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="87"/>
+        <location filename="../plugin/spectra_dock.py" line="134"/>
         <source>library</source>
         <translation>Bibliothek</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="88"/>
+        <location filename="../plugin/spectra_dock.py" line="135"/>
         <source>{name} (library)</source>
         <translation>{name} (Bibliothek)</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="90"/>
+        <location filename="../plugin/spectra_dock.py" line="137"/>
         <source>Wavelength (nm)</source>
         <translation>Wellenlänge (nm)</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="90"/>
+        <location filename="../plugin/spectra_dock.py" line="137"/>
         <source>Band</source>
         <translation>Band</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="91"/>
+        <location filename="../plugin/spectra_dock.py" line="138"/>
         <source>Reflectance</source>
         <translation>Reflexion</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="145"/>
+        <location filename="../plugin/spectra_dock.py" line="300"/>
         <source>Open endmember CSV</source>
         <translation>Endmember-CSV öffnen</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="145"/>
+        <location filename="../plugin/spectra_dock.py" line="300"/>
         <source>CSV files (*.csv);;All files (*.*)</source>
         <translation>CSV-Dateien (*.csv);;Alle Dateien (*.*)</translation>
     </message>
     <message>
-        <location filename="../plugin/spectra_dock.py" line="152"/>
+        <location filename="../plugin/spectra_dock.py" line="307"/>
         <source>Cannot plot {path}: {error}</source>
         <translation>{path} kann nicht dargestellt werden: {error}</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="67"/>
+        <source>Results of this session, newest first</source>
+        <translation>Ergebnisse dieser Sitzung, neueste zuerst</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="73"/>
+        <source>Export…</source>
+        <translation>Exportieren…</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="74"/>
+        <source>Save the plot as PNG or the spectra as CSV</source>
+        <translation>Diagramm als PNG oder Spektren als CSV speichern</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="79"/>
+        <source>Click an entry to hide or show its curve</source>
+        <translation>Eintrag anklicken, um seine Kurve aus- oder einzublenden</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="269"/>
+        <source>Nothing to export: no spectra are shown.</source>
+        <translation>Nichts zu exportieren: es werden keine Spektren angezeigt.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="283"/>
+        <source>Export as .png or .csv, not {ext}</source>
+        <translation>Als .png oder .csv exportieren, nicht {ext}</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="287"/>
+        <source>Export endmember spectra</source>
+        <translation>Endmember-Spektren exportieren</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="287"/>
+        <source>PNG image (*.png);;CSV file (*.csv)</source>
+        <translation>PNG-Bild (*.png);;CSV-Datei (*.csv)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/spectra_dock.py" line="293"/>
+        <source>Cannot export to {path}: {error}</source>
+        <translation>Export nach {path} nicht möglich: {error}</translation>
     </message>
 </context>
 <context>
     <name>SynthesizeAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="33"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="34"/>
         <source>Gaussian random fields</source>
         <translation>Gaußsche Zufallsfelder</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="33"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="34"/>
         <source>Legendre polynomials</source>
         <translation>Legendre-Polynome</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="33"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="34"/>
         <source>Mosaic (patches with soft edges)</source>
         <translation>Mosaik (Flächen mit weichen Rändern)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="45"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="46"/>
         <source>Height (pixels)</source>
         <translation>Höhe (Pixel)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="45"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="46"/>
         <source>Number of rows of the scene.</source>
         <translation>Anzahl der Zeilen der Szene.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="47"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="48"/>
         <source>Width (pixels)</source>
         <translation>Breite (Pixel)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="47"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="48"/>
         <source>Number of columns of the scene.</source>
         <translation>Anzahl der Spalten der Szene.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="49"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="50"/>
         <source>Number of endmembers</source>
         <translation>Anzahl der Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="49"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="50"/>
         <source>How many library spectra to mix (at least 2, at least 10° apart).</source>
         <translation>Wie viele Bibliotheksspektren gemischt werden (mindestens 2, mindestens 10° voneinander entfernt).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="52"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="53"/>
         <source>Abundance pattern</source>
         <translation>Abundanzmuster</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="52"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="53"/>
         <source>Spatial structure of the abundance maps: smooth random fields, smooth polynomials, or patches.</source>
         <translation>Räumliche Struktur der Abundanzkarten: glatte Zufallsfelder, glatte Polynome oder Flächen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="56"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="57"/>
         <source>Purity</source>
         <translation>Reinheit</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="56"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="57"/>
         <source>0 = highly mixed pixels, 1 = many nearly pure pixels.</source>
         <translation>0 = stark gemischte Pixel, 1 = viele nahezu reine Pixel.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="59"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="60"/>
         <source>Signal-to-noise ratio (dB)</source>
         <translation>Signal-Rausch-Verhältnis (dB)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="59"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="60"/>
         <source>Noise level; 0 = no noise.</source>
         <translation>Rauschpegel; 0 = kein Rauschen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="70"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="71"/>
         <source>Random seed</source>
         <translation>Zufallsstartwert</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="70"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="71"/>
         <source>The same seed gives the same scene.</source>
         <translation>Derselbe Startwert ergibt dieselbe Szene.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="72"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="73"/>
         <source>Scene</source>
         <translation>Szene</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="72"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="73"/>
         <source>The synthetic hyperspectral raster (Float32, wavelengths in the metadata).</source>
         <translation>Das synthetische hyperspektrale Raster (Float32, Wellenlängen in den Metadaten).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="75"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="76"/>
         <source>True abundances</source>
         <translation>Wahre Abundanzen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="75"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="76"/>
         <source>One band per endmember, named after it: the truth to score against.</source>
         <translation>Ein Band pro Endmember, nach ihm benannt: die Wahrheit, an der bewertet wird.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="79"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="80"/>
         <source>True endmembers</source>
         <translation>Wahre Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="79"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="80"/>
         <source>CSV of the mixed library spectra (wavelength_nm, one column per endmember).</source>
         <translation>CSV der gemischten Bibliotheksspektren (wavelength_nm, eine Spalte pro Endmember).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="83"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="84"/>
         <source>Spectral library</source>
         <translation>Spektralbibliothek</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="83"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="84"/>
         <source>Library to draw the endmembers from (ENVI .sli/.hdr or CSV); empty: the bundled USGS library.</source>
         <translation>Bibliothek, aus der die Endmember gezogen werden (ENVI .sli/.hdr oder CSV); leer: die mitgelieferte USGS-Bibliothek.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="87"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="88"/>
         <source>Endmember names (comma-separated)</source>
         <translation>Endmember-Namen (kommagetrennt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="94"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="95"/>
         <source>Synthesize test scene</source>
         <translation>Testszene synthetisieren</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="97"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="98"/>
         <source>hyperspectral,synthetic,simulation,test,truth,benchmark</source>
         <translation>hyperspektral,synthetisch,Simulation,Test,Wahrheit,Benchmark</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="38"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="39"/>
         <source>Generates a hyperspectral scene with known truth: endmembers drawn from a spectral library (the bundled USGS one by default), spatially structured abundance maps that sum to one, and white noise at a given SNR. Use it to try the algorithms and to score them with &apos;Evaluate unmixing result&apos;.</source>
         <translation>Erzeugt eine hyperspektrale Szene mit bekannter Wahrheit: Endmember aus einer Spektralbibliothek (standardmäßig der mitgelieferten USGS-Bibliothek), räumlich strukturierte Abundanzkarten mit Summe eins und weißes Rauschen mit gegebenem SNR. Damit lassen sich die Algorithmen ausprobieren und mit „Entmischungsergebnis bewerten“ bewerten.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="61"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="62"/>
         <source>Illumination variability</source>
         <translation>Beleuchtungsvariabilität</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="61"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="62"/>
         <source>Standard deviation of a smooth per-pixel brightness factor (shade, topography), e.g. 0.1; 0 = none.</source>
         <translation>Standardabweichung eines glatten Helligkeitsfaktors je Pixel (Schatten, Topographie), z. B. 0,1; 0 = keiner.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="65"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="66"/>
         <source>Within-material variability</source>
         <translation>Variabilität innerhalb der Materialien</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/synthesize.py" line="65"/>
+        <location filename="../plugin/algorithms/synthesize.py" line="66"/>
         <source>Each pixel mixes its own smoothly perturbed copies of the spectra, as real materials vary; relative standard deviation per band, e.g. 0.05; 0 = none. The true endmembers are the unperturbed spectra.</source>
         <translation>Jedes Pixel mischt eigene, glatt gestörte Kopien der Spektren, wie reale Materialien variieren; relative Standardabweichung je Band, z. B. 0,05; 0 = keine. Die wahren Endmember sind die ungestörten Spektren.</translation>
     </message>
@@ -898,22 +1129,22 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
         <translation>Das angepasste Modell (.pt): Gewichte, Endmember, Bandanzahl und Wellenlängen. Enthält nur Tensoren und einfache Einstellungen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <location filename="../plugin/algorithms/train.py" line="30"/>
         <source>All three networks, in order</source>
         <translation>Alle drei Netze, der Reihe nach</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <location filename="../plugin/algorithms/train.py" line="30"/>
         <source>HybridSTU only</source>
         <translation>Nur HybridSTU</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <location filename="../plugin/algorithms/train.py" line="30"/>
         <source>Abundance diffusion only (needs a model to resume)</source>
         <translation>Nur Anteils-Diffusion (braucht ein Modell zum Fortsetzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/train.py" line="29"/>
+        <location filename="../plugin/algorithms/train.py" line="30"/>
         <source>Endmember diffusion only (needs a model to resume)</source>
         <translation>Nur Endmember-Diffusion (braucht ein Modell zum Fortsetzen)</translation>
     </message>
@@ -941,59 +1172,69 @@ und starten Sie QGIS danach neu. Unter Windows führen Sie den Befehl in der OSG
 <context>
     <name>UnmixAlgorithm</name>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="44"/>
+        <location filename="../plugin/algorithms/unmix.py" line="56"/>
         <source>Full engine (HybridSTU + diffusion)</source>
         <translation>Vollständige Engine (HybridSTU + Diffusion)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="44"/>
+        <location filename="../plugin/algorithms/unmix.py" line="56"/>
         <source>VCA + FCLS (classical)</source>
         <translation>VCA + FCLS (klassisch)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="54"/>
+        <location filename="../plugin/algorithms/unmix.py" line="66"/>
         <source>Number of endmembers (0 = estimate)</source>
         <translation>Anzahl der Endmember (0 = schätzen)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="61"/>
+        <location filename="../plugin/algorithms/unmix.py" line="73"/>
         <source>Method</source>
         <translation>Methode</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="70"/>
-        <source>Saved model (optional)</source>
-        <translation>Gespeichertes Modell (optional)</translation>
-    </message>
-    <message>
-        <location filename="../plugin/algorithms/unmix.py" line="84"/>
+        <location filename="../plugin/algorithms/unmix.py" line="96"/>
         <source>Unmix hyperspectral raster</source>
         <translation>Hyperspektrales Raster entmischen</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="87"/>
+        <location filename="../plugin/algorithms/unmix.py" line="99"/>
         <source>hyperspectral,unmixing,endmember,abundance,vca,fcls,diffusion,spectral</source>
         <translation>hyperspektral,Entmischung,Endmember,Abundanz,VCA,FCLS,Diffusion,spektral</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="49"/>
+        <location filename="../plugin/algorithms/unmix.py" line="61"/>
         <source>Estimates the endmember spectra (pure materials) of a hyperspectral raster and one abundance map per endmember: the fraction of each material in each pixel, non-negative and summing to one.</source>
         <translation>Schätzt die Endmember-Spektren (reine Materialien) eines hyperspektralen Rasters und eine Abundanzkarte pro Endmember: den Anteil jedes Materials in jedem Pixel, nichtnegativ und mit Summe eins.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="54"/>
+        <location filename="../plugin/algorithms/unmix.py" line="66"/>
         <source>How many materials to extract. 0 estimates the number from the data (HySime). Must be smaller than the number of bands. Ignored with a saved model.</source>
         <translation>Wie viele Materialien extrahiert werden. 0 schätzt die Anzahl aus den Daten (HySime). Muss kleiner als die Anzahl der Bänder sein. Wird mit einem gespeicherten Modell ignoriert.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="61"/>
+        <location filename="../plugin/algorithms/unmix.py" line="73"/>
         <source>Full engine: a spectral-spatial CNN (HybridSTU) fitted to the scene, its abundances refined by a diffusion model (DDIM) and the spectra by a second one; needs PyTorch, takes minutes on a CPU. VCA + FCLS: vertex component analysis then fully constrained least squares; takes seconds and needs no PyTorch.</source>
         <translation>Vollständige Engine: ein spektral-räumliches CNN (HybridSTU), an die Szene angepasst, dessen Abundanzen ein Diffusionsmodell (DDIM) verfeinert und die Spektren ein zweites; benötigt PyTorch, dauert auf einem Prozessor Minuten. VCA + FCLS: Vertex Component Analysis, dann vollständig beschränkte kleinste Quadrate; dauert Sekunden und benötigt kein PyTorch.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="70"/>
+        <location filename="../plugin/algorithms/unmix.py" line="82"/>
         <source>A model file (.pt) written by &apos;Train unmixing model&apos;: applied instead of fitting the engine to this raster (same sensor and bands). Uses the full engine and the model&apos;s endmembers; Method and Number of endmembers are then ignored.</source>
         <translation>Eine Modelldatei (.pt), geschrieben von „Entmischungsmodell trainieren“: wird angewendet, statt die Engine an dieses Raster anzupassen (gleicher Sensor, gleiche Bänder). Verwendet die vollständige Engine und die Endmember des Modells; Methode und Anzahl der Endmember werden dann ignoriert.</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/unmix.py" line="30"/>
+        <source>(needs PyTorch, not installed)</source>
+        <translation>(benötigt PyTorch, nicht installiert)</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/unmix.py" line="82"/>
+        <source>Saved model</source>
+        <translation>Gespeichertes Modell</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/unmix.py" line="154"/>
+        <source>The raster has no band wavelengths, so the bundled USGS library cannot name its endmembers: they are numbered EM1, EM2, …</source>
+        <translation>Das Raster hat keine Bandwellenlängen, daher kann die mitgelieferte USGS-Bibliothek seine Endmember nicht benennen: sie werden EM1, EM2, … nummeriert.</translation>
     </message>
 </context>
 </TS>

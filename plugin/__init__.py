@@ -10,3 +10,5 @@ import os
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The plugin icon, also used by the provider and the menu action.
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
+#: The spectra dock's icon (menu, toolbar).
+SPECTRA_ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "spectra.svg")

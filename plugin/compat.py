@@ -38,23 +38,7 @@ def torch_missing_message() -> str:
     from qgis.PyQt.QtCore import QCoreApplication
 
     text = QCoreApplication.translate("DiffUnmix", "The full DiffUnmix engine needs PyTorch, which QGIS's "
-                                      "Python cannot import. Install it with: python3 -m pip install --user "
-                                      "torch=={version} (or run `make setup` in the plugin folder), then restart "
-                                      "QGIS. The classical method 'VCA + FCLS' works without PyTorch.")
+                                      "Python cannot import. Install it with Raster ▸ DiffUnmix ▸ Install "
+                                      "Dependencies… (torch=={version} for QGIS's own Python, no restart "
+                                      "needed). The classical method 'VCA + FCLS' works without PyTorch.")
     return text.format(version=TORCH_VERSION)
-
-
-def dependency_help_text() -> str:
-    """What to run to install the optional dependencies (shown by the plugin's menu action)."""
-    from qgis.PyQt.QtCore import QCoreApplication
-
-    status = (QCoreApplication.translate("DiffUnmix", "PyTorch is installed: the full engine is available.")
-              if torch_available() else
-              QCoreApplication.translate("DiffUnmix", "PyTorch is not installed: only the classical method "
-                                         "(VCA + FCLS) and the endmember tools work."))
-    steps = QCoreApplication.translate("DiffUnmix", "To install PyTorch (CPU) for QGIS's Python, run in a terminal:"
-                                       "\n\n    python3 -m pip install --user torch=={version}\n\n"
-                                       "then restart QGIS. On Windows, run it in the OSGeo4W Shell. With a "
-                                       "CUDA GPU, install the CUDA build of the same version from pytorch.org "
-                                       "instead.").format(version=TORCH_VERSION)
-    return f"{status}\n\n{steps}"

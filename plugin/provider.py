@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import QgsProcessingProvider
+from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -21,17 +21,41 @@ except ImportError:  # pragma: no cover - core always ships with the plugin
 EXAMPLE_MODEL = os.path.join(PLUGIN_DIR, "resources", "models", "diffunmix_example.model3")
 
 
+#: the example model's inputs in the order a person fills them in (QGIS 3.22 lists a model's
+#: inputs by name: HEIGHT, SEED, TRUE_ENDMEMBERS, WIDTH)
+EXAMPLE_INPUT_ORDER = ("HEIGHT", "WIDTH", "TRUE_ENDMEMBERS", "SEED")
+
+
 def example_model():
     """The example model as an algorithm of this provider (``diffunmix:diffunmix_example``), or
     None when its file is missing or unreadable. Its steps (this provider's algorithms) resolve
     only once the provider is registered: :meth:`DiffUnmixPlugin.initProcessing` reloads the
     algorithms after registering it."""
-    from qgis.core import QgsProcessingModelAlgorithm
-
-    model = QgsProcessingModelAlgorithm()
+    model = ExampleModel()
     if not os.path.isfile(EXAMPLE_MODEL) or not model.fromFile(EXAMPLE_MODEL):
         return None
+    model.order_inputs()
     return model
+
+
+class ExampleModel(QgsProcessingModelAlgorithm):
+    """The shipped example model, its inputs in :data:`EXAMPLE_INPUT_ORDER` (also in each copy
+    Processing makes of it for a dialog, :meth:`createInstance`)."""
+
+    def order_inputs(self) -> None:
+        names = [p.name() for p in self.parameterDefinitions()]
+        first = [n for n in EXAMPLE_INPUT_ORDER if n in names]
+        for name in first + [n for n in names if n not in first]:  # re-added in this order
+            definition = self.parameterDefinition(name).clone()
+            self.removeParameter(name)
+            self.addParameter(definition)
+
+    def createInstance(self):  # noqa: N802
+        copy = ExampleModel()
+        copy.loadVariant(self.toVariant())
+        copy.setSourceFilePath(self.sourceFilePath())
+        copy.order_inputs()
+        return copy
 
 
 class DiffUnmixProvider(QgsProcessingProvider):

@@ -119,16 +119,29 @@ def band_names(path: str) -> List[str]:
 
 
 def _move_into(group: QgsLayerTreeGroup, layer, project: QgsProject, index: int) -> None:
+    """Put ``layer``'s tree node at ``index`` in ``group``, wherever Processing inserted it (the root,
+    the group the Layers panel points into, or this group at another place)."""
     root = project.layerTreeRoot()
     node = root.findLayer(layer.id())
     if node is None:
         group.insertLayer(index, layer)
         return
-    if node.parent() is group:
-        return
     old_parent = node.parent()
-    group.insertChildNode(index, node.clone())
+    siblings = old_parent.children()
+    if old_parent is group and siblings.index(node) == min(index, len(siblings) - 1):
+        return
+    if old_parent is group and siblings.index(node) < index:
+        index += 1  # the old node, still above, goes away below
+    # clone first, then remove: a layer whose last node is removed leaves the project
+    group.insertChildNode(min(index, len(group.children())), node.clone())
     old_parent.removeChildNode(node)
+
+
+#: custom layer property naming what a DiffUnmix layer shows ('abundance', 'rgb', 'diagnostic')
+ROLE = "diffunmix/role"
+#: custom layer property: the endmember CSV of the result a layer shows (``…_library``, ``…_group``:
+#: its library and group name), so the spectra dock can follow the Layers panel, also in a saved project
+RESULT_PROPERTY = "diffunmix/endmembers_csv"
 
 
 class ResultGroup:
@@ -156,10 +169,14 @@ class ResultGroup:
 
 
 def _own_layer(layer: QgsRasterLayer, project: QgsProject, name: str) -> QgsRasterLayer:
-    """``layer``, or a fresh layer of its file when ``layer`` already sits in a group (an
-    earlier result written to the same file, handed back by Processing): that group stays whole."""
-    node = project.layerTreeRoot().findLayer(layer.id())
-    if node is not None and node.parent() is not project.layerTreeRoot():
+    """``layer``, or a fresh layer of its file when ``layer`` already belongs to a DiffUnmix result
+    (an earlier result written to the same file, handed back by Processing): that result stays whole.
+
+    A layer Processing has just loaded is no result yet, wherever the Layers panel made it land
+    (inside a selected result's group, or the group of this run's first output): it is used
+    and moved, so no unstyled copy stays behind.
+    """
+    if layer.customProperty(ROLE):
         return QgsRasterLayer(layer.source(), name, layer.providerType())
     return layer
 
@@ -186,6 +203,7 @@ def add_diagnostic_layers(layer: QgsRasterLayer, project: QgsProject, group: Qgs
         renderer = pseudocolor_renderer(lyr.dataProvider(), band, 0.0, vmax, ramp=diagnostic_ramp(),
                                         label_format="{:.3g}")
         lyr.setRenderer(renderer)
+        lyr.setCustomProperty(ROLE, "diagnostic")
         if project.mapLayer(lyr.id()) is None:
             project.addMapLayer(lyr, False)
         _move_into(group, lyr, project, len(group.children()))
@@ -228,6 +246,7 @@ def add_abundance_group(layer: QgsRasterLayer, project: QgsProject, names: Optio
         lyr = layer if band == 1 else QgsRasterLayer(path, names[band - 1], layer.providerType())
         lyr.setName(names[band - 1])
         lyr.setRenderer(pseudocolor_renderer(lyr.dataProvider(), band))
+        lyr.setCustomProperty(ROLE, "abundance")
         if lyr is not layer:
             project.addMapLayer(lyr, False)
             group.insertLayer(band - 1, lyr)
@@ -241,6 +260,7 @@ def add_abundance_group(layer: QgsRasterLayer, project: QgsProject, names: Optio
         rgb_layer = QgsRasterLayer(path, title.format(r=names[rgb[0] - 1], g=names[rgb[1] - 1], b=names[rgb[2] - 1]),
                                    layer.providerType())
         rgb_layer.setRenderer(rgb_renderer(rgb_layer.dataProvider(), rgb))
+        rgb_layer.setCustomProperty(ROLE, "rgb")
         project.addMapLayer(rgb_layer, False)
         group.insertLayer(0, rgb_layer)
     # the layers are opaque and stacked: show only the top one, the others are a click away
@@ -295,6 +315,11 @@ class AbundanceStyler(QgsProcessingLayerPostProcessorInterface):
         group, layers, rgb_layer = add_abundance_group(layer, project, self.names, self.group_name, self.rgb,
                                                        shared=self.shared)
         self.layers = [lyr.id() for lyr in layers] + ([rgb_layer.id()] if rgb_layer else [])
+        if self.endmembers_csv:
+            for lyr in layers + ([rgb_layer] if rgb_layer else []):
+                lyr.setCustomProperty(RESULT_PROPERTY, self.endmembers_csv)
+                lyr.setCustomProperty(RESULT_PROPERTY + "_library", self.library or "")
+                lyr.setCustomProperty(RESULT_PROPERTY + "_group", group.name())
         result = {"abundances": layer.source(), "names": [lyr.name() for lyr in layers],
                   "endmembers_csv": self.endmembers_csv, "library": self.library, "group": group.name()}
         for fn in list(_LISTENERS):

@@ -46,6 +46,7 @@ def build_model():
     )
     from qgis.PyQt.QtCore import QPointF
 
+    # the modeler's boxes show about 20 characters of a step's title: keep the titles short
     model = QgsProcessingModelAlgorithm("diffunmix_example", "Examples", "examples")
     model.setHelpContent({
         "ALG_DESC": "Example DiffUnmix workflow: a synthetic scene with known truth → estimate the number of "
@@ -85,7 +86,7 @@ def build_model():
         model.addChildAlgorithm(c)
         return c
 
-    child("diffunmix:synthesize", "synthesize", "Synthesize test scene", 220, 180, {
+    child("diffunmix:synthesize", "synthesize", "Synthesize scene", 220, 180, {
         "HEIGHT": Source.fromModelParameter("HEIGHT"),
         "WIDTH": Source.fromModelParameter("WIDTH"),
         "ENDMEMBERS": Source.fromModelParameter("TRUE_ENDMEMBERS"),
@@ -94,11 +95,11 @@ def build_model():
         "SNR": Source.fromStaticValue(40.0),
         "SEED": Source.fromModelParameter("SEED"),
     })
-    child("diffunmix:estimatecount", "estimatecount", "Estimate number of endmembers", 220, 300, {
+    child("diffunmix:estimatecount", "estimatecount", "Count endmembers", 220, 300, {
         "INPUT": Source.fromChildOutput("synthesize", "OUTPUT"),
         "SEED": Source.fromModelParameter("SEED"),
     })
-    child("diffunmix:unmix", "unmix", "Unmix hyperspectral raster (VCA + FCLS)", 220, 420, {
+    child("diffunmix:unmix", "unmix", "Unmix (VCA + FCLS)", 220, 420, {
         "INPUT": Source.fromChildOutput("synthesize", "OUTPUT"),
         "ENDMEMBERS": Source.fromChildOutput("estimatecount", "ENDMEMBER_COUNT"),
         "METHOD": Source.fromStaticValue(1),
@@ -107,7 +108,7 @@ def build_model():
         "SEED": Source.fromModelParameter("SEED"),
     }, outputs={"Abundances": ("OUTPUT", "Abundances"),
                 "Endmember spectra": ("OUTPUT_ENDMEMBERS", "Endmember spectra")})
-    child("diffunmix:evaluate", "evaluate", "Evaluate unmixing result", 220, 560, {
+    child("diffunmix:evaluate", "evaluate", "Evaluate result", 220, 560, {
         "ABUNDANCES": Source.fromChildOutput("unmix", "OUTPUT"),
         "REFERENCE_ABUNDANCES": Source.fromChildOutput("synthesize", "OUTPUT_ABUNDANCES"),
         "ENDMEMBERS_CSV": Source.fromChildOutput("unmix", "OUTPUT_ENDMEMBERS"),

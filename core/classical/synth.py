@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -417,12 +418,37 @@ def make_scene(e: np.ndarray, cfg: SceneConfig) -> tuple:
     return add_noise(y, cfg.snr_db, cfg.noise, r_noise), a
 
 
+#: Ground sampling distance (m) of synthetic scenes, and their projected CRS: WGS 84 / UTM zone 31N
+#: (EPSG:32631), the scene's lower-left corner at the zone's origin (easting 500 000 m on the equator,
+#: at sea in the Gulf of Guinea, so it never poses as real land), so GIS software can place, measure,
+#: label ("scene [EPSG:32631]") and reproject it without "Unable to compute a transformation".
+SCENE_PIXEL_M = 10.0
+SCENE_EPSG = 32631
+SCENE_ORIGIN_M = (500000.0, 0.0)
+
+
+def scene_georef(height: int) -> SimpleNamespace:
+    """Georeferencing of a synthetic scene ``height`` pixels tall: north up, pixels of
+    :data:`SCENE_PIXEL_M` m, the lower-left corner at :data:`SCENE_ORIGIN_M` in EPSG:``SCENE_EPSG``.
+
+    Returns:
+        An object with ``geotransform`` (6 floats) and ``projection`` (WKT), as
+        ``write_raster(like=...)`` takes.
+    """
+    from osgeo import osr  # GDAL: only when writing
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(SCENE_EPSG)
+    gsd, (x0, y0) = SCENE_PIXEL_M, SCENE_ORIGIN_M
+    return SimpleNamespace(geotransform=(x0, gsd, 0.0, y0 + height * gsd, 0.0, -gsd), projection=srs.ExportToWkt())
+
+
 def write_scene(out_dir: Union[str, Path], y: np.ndarray, a: np.ndarray, e: np.ndarray,
                 names: Sequence[str], wavelengths_nm: Optional[Sequence[float]] = None,
                 fwhm_nm: Optional[Sequence[float]] = None,
                 config: Optional[Union[SceneConfig, dict]] = None,
                 metadata: Optional[dict] = None) -> dict:
-    """Write a scene and its truth.
+    """Write a scene and its truth, georeferenced by :func:`scene_georef`.
 
     Files: ``scene.tif`` (B Float32 bands, wavelength metadata),
     ``truth_abundances.tif`` (P bands named after the endmembers),
@@ -456,10 +482,11 @@ def write_scene(out_dir: Union[str, Path], y: np.ndarray, a: np.ndarray, e: np.n
     out = Path(check_output_dir(out_dir))
     wl = None if wavelengths_nm is None else np.asarray(wavelengths_nm, dtype=np.float64)
     fw = None if fwhm_nm is None else np.asarray(fwhm_nm, dtype=np.float64)
+    georef = scene_georef(y.shape[1])
     paths = {
-        "scene": str(write_raster(out / "scene.tif", y.astype(np.float32),
+        "scene": str(write_raster(out / "scene.tif", y.astype(np.float32), like=georef,
                                   wavelengths_nm=wl, fwhm_nm=fw)),
-        "abundances": str(write_raster(out / "truth_abundances.tif", a.astype(np.float32),
+        "abundances": str(write_raster(out / "truth_abundances.tif", a.astype(np.float32), like=georef,
                                        band_names=[str(n) for n in names])),
         "endmembers": str(write_csv(out / "truth_endmembers.csv", e, names, wl)),
     }

@@ -447,7 +447,7 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     gate = eng.validation
     if "hybridstu" in stages or "abundance-diffusion" in stages:
         gate = self_validate(eng, gen, batches)
-        prog.info(f"self-validation on held-out synthetic patches: {gate}")
+        prog.info(f"self-validation on held-out synthetic patches: {describe_gate(gate)}")
     if "endmember-diffusion" in stages:
         if fc.unet1d_iters > 0:
             prog.info("fitting the endmember diffusion (ResUNet1D)")
@@ -593,6 +593,19 @@ def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0) -> dict
 
 
 @torch.no_grad()
+def describe_gate(gate: dict) -> str:
+    """A validation gate's decisions in words (the raw risks stay in the report).
+
+    Args:
+        gate: ``{"use_correction", "use_refinement", and per-stage risks}``, as from
+            :func:`self_validate` or :func:`scene_validate`.
+    """
+    def kept(key):
+        return "kept" if gate.get(key) else "dropped (it did not lower the error)"
+
+    return f"the CNN correction is {kept('use_correction')}, the diffusion refinement is {kept('use_refinement')}"
+
+
 def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
     """Keep a fitted stage only if it beats the stage before it on held-out patches.
 

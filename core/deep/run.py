@@ -106,11 +106,11 @@ def calibrate(engine: Engine, reader, lib, max_pixels: int = 40000, progress=Non
 def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
     """Keep a learned stage only if it lowers the SURE on the scene's own windows
     (:func:`core.deep.engine.scene_validate`); the decisions go into ``engine.validation``."""
-    from .engine import scene_validate
+    from .engine import describe_gate, scene_validate
 
     sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=seed)
     if sure is not None:
-        prog.info(f"scene validation (SURE of each stage on the scene's windows): {sure}")
+        prog.info(f"scene validation (SURE on the scene's own windows): {describe_gate(sure)}")
         engine.validation = {**(engine.validation or {}), "scene_sure": sure,
                              "use_correction": sure["use_correction"], "use_refinement": sure["use_refinement"]}
 

@@ -18,6 +18,7 @@ import re
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
@@ -32,9 +33,11 @@ from qgis.PyQt.QtGui import QIcon
 
 from ...core import options as core_options
 from ...core.errors import Cancelled, UnmixError
-from .. import ICON_PATH
+from .. import ICON_PATH, PLUGIN_DIR
 from ..compat import is_torch_import_error, torch_available, torch_missing_message
 
+#: the help pages shipped with the plugin (scripts/make_help.py)
+HELP_DIR = os.path.join(PLUGIN_DIR, "resources", "help")
 CTX = "DiffUnmixAlgorithm"  # translation context of the shared strings below
 
 # GDAL subdataset syntax, e.g. NETCDF:"/data/x.nc":radiance or HDF5:/data/x.h5://cube
@@ -216,7 +219,18 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
         return QIcon(ICON_PATH)
 
     def helpUrl(self) -> str:  # noqa: N802
-        return "https://example.org/diffunmix"
+        """The help page shipped in the plugin (in the user's language when there is one), at this
+        algorithm's section; made by scripts/make_help.py."""
+        from qgis.core import QgsSettings
+        from qgis.PyQt.QtCore import QUrl
+
+        locale = str(QgsSettings().value("locale/userLocale", "") or "")[:2]
+        page = os.path.join(HELP_DIR, f"diffunmix_{locale}.html")
+        if not (locale and os.path.isfile(page)):
+            page = os.path.join(HELP_DIR, "diffunmix.html")
+        url = QUrl.fromLocalFile(page)
+        url.setFragment(self.name())
+        return url.toString()
 
     def createInstance(self):  # noqa: N802
         return type(self)()
@@ -281,8 +295,8 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
                                             options=[tr_common(t) for _, t in DEVICES], defaultValue=0),
                  advanced=True)
 
-    def add_quality(self, default: int = 1) -> None:
-        self.add(QgsProcessingParameterEnum("QUALITY", self.label("QUALITY"),
+    def add_quality(self, default: int = 1):
+        return self.add(QgsProcessingParameterEnum("QUALITY", self.label("QUALITY"),
                                             options=[tr_common(t) for _, t in QUALITIES], defaultValue=default))
 
     def add_library(self, name: str = "LIBRARY", optional: bool = True) -> None:
@@ -350,7 +364,18 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
         return self.parameterAsFile(parameters, name, context) or None
 
     def tif_output(self, parameters, name: str, context):
-        """A raster destination (``None`` when optional and skipped); must be a GeoTIFF."""
+        """A raster destination (``None`` when optional and skipped); must be a GeoTIFF.
+
+        An optional output left blank (the batch dialog's empty cell: an output definition with an
+        empty sink) is skipped before ``parameterAsOutputLayer``, which would queue an empty path
+        for loading ("The following layers were not correctly generated. •").
+        """
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingOutputLayerDefinition):
+            value = value.sink.staticValue()
+        if self.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagOptional \
+                and (value is None or not str(value).strip()):
+            return None
         path = self.parameterAsOutputLayer(parameters, name, context)
         if not path:
             return None
@@ -398,10 +423,11 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
             raise
 
     def show_abundances(self, context, feedback, path: str, names, endmembers_csv=None, rgb=None,
-                        library=None, residual=None, uncertainty=None) -> None:
+                        library=None, residual=None, uncertainty=None, label=None) -> None:
         """Style ``path`` when it is loaded into the project (one layer per endmember, in a
-        group named after the input), with the run's ``residual`` and ``uncertainty`` rasters
-        (if any) at the bottom of the same group; see :mod:`plugin.styling`."""
+        group named after the input, followed by ``label``, e.g. the method and P), with the run's
+        ``residual`` and ``uncertainty`` rasters (if any) at the bottom of the same group; see
+        :mod:`plugin.styling`."""
         from ..styling import attach_abundance_styler
 
         if rgb is not None and max(rgb) > len(names):
@@ -409,7 +435,12 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
                 QCoreApplication.translate("DiffUnmixAlgorithm", "RGB_ENDMEMBERS {rgb}: there are only {p} "
                                            "endmembers; no RGB composite.").format(rgb=rgb, p=len(names)))
             rgb = None
-        group = self.layer_names.get("INPUT") or os.path.splitext(os.path.basename(path))[0]
+        group = self.layer_names.get("INPUT")
+        if group and re.fullmatch(r"[A-Z0-9_]+", group):  # a model step's output id ("OUTPUT"), not a name
+            group = QCoreApplication.translate("DiffUnmixAlgorithm", "Unmixing result")
+        group = group or os.path.splitext(os.path.basename(path))[0]
+        if label:
+            group = f"{group} — {label}"
         error_name = QCoreApplication.translate("DiffUnmixAlgorithm", "Reconstruction error")
         spread_name = QCoreApplication.translate("DiffUnmixAlgorithm", "{name} (uncertainty)")
         diagnostics = [(residual, [error_name]), (uncertainty, [spread_name.format(name=n) for n in names])]

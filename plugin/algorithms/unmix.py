@@ -12,11 +12,22 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
 )
-from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
+
+import os
+
+import numpy as np
 
 from ...core import options as core_options
-from ..feedback import FeedbackProgress
+from ...core.io.library import bundled_library_path
+from ..compat import torch_available
+from ..feedback import FeedbackProgress, run_summary
 from .base import DEVICES, QUALITIES, DiffUnmixAlgorithm, enum_options
+
+#: the plugin's package ("diffunmix" when installed), for the Processing widget wrapper's class path
+PLUGIN_PACKAGE = __name__.rsplit(".", 3)[0]
+#: appended to the full engine's label when PyTorch is missing
+NEEDS_TORCH = QT_TRANSLATE_NOOP("UnmixAlgorithm", "(needs PyTorch, not installed)")
 
 
 class UnmixAlgorithm(DiffUnmixAlgorithm):
@@ -69,7 +80,7 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
                 "least squares; takes seconds and needs no PyTorch."),
         ),
         MODEL: (
-            QT_TRANSLATE_NOOP("UnmixAlgorithm", "Saved model (optional)"),
+            QT_TRANSLATE_NOOP("UnmixAlgorithm", "Saved model"),
             QT_TRANSLATE_NOOP(
                 "UnmixAlgorithm",
                 "A model file (.pt) written by 'Train unmixing model': applied instead of fitting the "
@@ -90,12 +101,20 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.add_input()
         self.add_endmember_count()
-        self.add(QgsProcessingParameterEnum(self.METHOD, self.label(self.METHOD),
-                                            options=[self.tr(t) for _, t in self.METHODS], defaultValue=0))
-        self.add_quality()
+        # without PyTorch the full engine cannot run: say so in its label, default to what works
+        has_torch = torch_available()
+        methods = [self.tr(t) for _, t in self.METHODS]
+        if not has_torch:
+            methods = [f"{label} {self.tr(NEEDS_TORCH)}" if value == "full" else label
+                       for (value, _), label in zip(self.METHODS, methods)]
+        default = [v for v, _ in self.METHODS].index("full" if has_torch else "vca-fcls")
+        self.add(QgsProcessingParameterEnum(self.METHOD, self.label(self.METHOD), options=methods,
+                                            defaultValue=default))
+        quality = self.add_quality()
+        quality.setMetadata({"widget_wrapper": {"class": f"{PLUGIN_PACKAGE}.plugin.widgets.QualityWidgetWrapper"}})
         self.add(QgsProcessingParameterFile(self.MODEL, self.label(self.MODEL), extension="pt", optional=True),
                  advanced=True)
-        self.add_library()
+        self.add_library()  # the dialog offers the bundled library (plugin.widgets); scripts choose their own
         self.add_bands()
         self.add_device()
         self.add_seed()
@@ -117,12 +136,25 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
             method=method,  # a model with VCA + FCLS is refused, as on the command line
             model=model,
             quality=self.enum_value(parameters, self.QUALITY, context, QUALITIES),
-            library=self.file_param(parameters, self.LIBRARY, context),
+            library=self.library(parameters, context, feedback),
             device=self.enum_value(parameters, self.DEVICE, context, DEVICES),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             bands=self.text(parameters, self.BANDS, context),
         )
         return run_unmix(self, options, parameters, context, feedback, unmix)
+
+    def library(self, parameters, context, feedback):
+        """LIBRARY; the bundled library (the dialog's default choice) is left out, with a note, for a
+        raster without wavelengths, which it cannot be matched to: the endmembers are then numbered."""
+        from ...core.io.raster import read_info
+
+        library = self.file_param(parameters, self.LIBRARY, context)
+        if library and os.path.abspath(library) == str(bundled_library_path()) \
+                and read_info(self.files[self.INPUT]).wavelengths_nm is None:
+            feedback.pushInfo(self.tr("The raster has no band wavelengths, so the bundled USGS library cannot "
+                                      "name its endmembers: they are numbered EM1, EM2, …"))
+            return None
+        return library
 
 
 def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, unmix) -> dict:
@@ -139,8 +171,15 @@ def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, u
     result = alg.run_core(unmix, alg.files["INPUT"], abundances, endmembers, options=options, plot_path=plot,
                           report_path=report, residual_path=residual, progress=FeedbackProgress(feedback),
                           uncertainty_path=uncertainty)
+    for line in run_summary(result.report, residual_mean(residual)):
+        feedback.pushInfo(line)
+    method = (QCoreApplication.translate("DiffUnmixAlgorithm", "saved model") if options.model else
+              "VCA + FCLS" if options.method == "vca-fcls" else
+              QCoreApplication.translate("DiffUnmixAlgorithm", "full engine"))
+    label = QCoreApplication.translate("DiffUnmixAlgorithm", "{method}, {p} endmembers")
     alg.show_abundances(context, feedback, abundances, result.names, endmembers_csv=endmembers, rgb=rgb,
-                        library=options.library, residual=residual, uncertainty=uncertainty)
+                        library=options.library, residual=residual, uncertainty=uncertainty,
+                        label=label.format(method=method, p=int(result.p)))
     outputs = {"OUTPUT": abundances, "OUTPUT_ENDMEMBERS": endmembers, "ENDMEMBER_COUNT": int(result.p),
                "ENDMEMBER_NAMES": ",".join(result.names)}
     for name, path in (("OUTPUT_PLOT", plot), ("OUTPUT_RESIDUAL", residual), ("OUTPUT_UNCERTAINTY", uncertainty),
@@ -148,3 +187,19 @@ def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, u
         if path:
             outputs[name] = path
     return outputs
+
+
+def residual_mean(path):
+    """Mean of a reconstruction-error raster (None without one)."""
+    if not path:
+        return None
+    from osgeo import gdal
+
+    ds = gdal.Open(path)
+    if ds is None:
+        return None
+    band = ds.GetRasterBand(1)
+    values = band.ReadAsArray().astype("float64")  # one band: small next to the input
+    nodata = band.GetNoDataValue()
+    values = values[np.isfinite(values) & ((values != nodata) if nodata is not None else True)]
+    return float(values.mean()) if values.size else None

@@ -216,7 +216,6 @@ def test_make_scene_variability(lib):
         SceneConfig(variability=-0.1).validate()
 
 
-@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_write_scene_re_readable(tmp_path, lib):
     import rasterio
 
@@ -238,6 +237,11 @@ def test_write_scene_re_readable(tmp_path, lib):
     with rasterio.open(paths["abundances"]) as ds:
         assert list(ds.descriptions) == names
         np.testing.assert_allclose(ds.read(), a)
+    # georeferenced (UTM 31N at the zone's origin, 10 m pixels, north up): GIS software places it
+    for key in ("scene", "abundances"):
+        with rasterio.open(paths[key]) as ds:
+            assert ds.crs is not None and ds.crs.to_epsg() == 32631 and ds.crs.linear_units == "metre"
+            assert ds.transform.to_gdal() == (500000.0, 10.0, 0.0, 160.0, 0.0, -10.0)
     truth = read_library(paths["endmembers"])
     assert truth.names == names
     np.testing.assert_allclose(truth.spectra, e, rtol=1e-7)

@@ -296,7 +296,7 @@ def test_batch_of_two_rasters_keeps_no_state(mixture_scene, library_scene, tmp_p
     r1, r2 = read_raster(first["OUTPUT"]), read_raster(second["OUTPUT"])
     assert r1["shape"] == (32, 32) and r2["shape"] == (40, 48)
     assert r1["count"] == first["ENDMEMBER_COUNT"] and r2["count"] == second["ENDMEMBER_COUNT"]
-    assert r1["epsg"] == 32633 and r2["epsg"] is None  # the second raster has no georeferencing
+    assert r1["epsg"] == 32633 and r2["epsg"] == 32631  # each output on its own input's grid (synthetic: UTM 31N)
     rep1, rep2 = (json.load(open(r["OUTPUT_REPORT"])) for r in results)
     assert rep1["input"] == os.path.abspath(rows[0][0]) and rep2["input"] == os.path.abspath(rows[1][0])
     assert len(read_csv(first["OUTPUT_ENDMEMBERS"])[0]) == 1 + 3 and rep1["bands_used"] == list(range(1, 51))

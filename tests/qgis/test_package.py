@@ -22,8 +22,10 @@ def test_package_zip(tmp_path):
     for required in ("diffunmix/metadata.txt", "diffunmix/__init__.py", "diffunmix/plugin/plugin.py",
                      "diffunmix/plugin/spectra_dock.py", "diffunmix/core/pipeline.py", "diffunmix/core/run/tasks.py",
                      "diffunmix/i18n/diffunmix_de.qm", "diffunmix/resources/styles/abundance.qml",
-                     "diffunmix/resources/models/diffunmix_example.model3", "diffunmix/resources/icon.svg"):
+                     "diffunmix/resources/models/diffunmix_example.model3", "diffunmix/resources/icon.svg",
+                     "diffunmix/plugin/installer.py", "diffunmix/plugin/widgets.py", "diffunmix/resources/spectra.svg",
+                     "diffunmix/resources/help/diffunmix.html", "diffunmix/resources/help/diffunmix_de.html"):
         assert required in names, required
     assert not [n for n in names if "/tests/" in n or "__pycache__" in n or n.endswith((".pyc", ".ts"))
-                or "/benchmarks/" in n or "/.venv/" in n]
+                or "/benchmarks/" in n or "/.venv/" in n or "/docs/" in n]
     assert meta["general"]["name"] == "DiffUnmix" and meta["general"]["category"] == "Raster"

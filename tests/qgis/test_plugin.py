@@ -104,14 +104,25 @@ def test_init_gui_registers_provider_and_menu_then_unload_removes_them(qgis_ifac
         assert alg.displayName() == "Unmix hyperspectral raster"
         assert alg.group() == "Unmixing" and alg.groupId() == "unmixing"
 
-        # torch is installed here: unmix + spectra dock, no "install dependencies" action
-        assert [a.objectName() for a in plugin.actions] == ["diffunmix_unmix", "diffunmix_spectra"]
+        # unmix + spectra dock on the toolbar; the dependency installer in the menu only
+        assert [a.objectName() for a in plugin.actions] == ["diffunmix_unmix", "diffunmix_spectra",
+                                                            "diffunmix_dependencies"]
         action = plugin.actions[0]
         assert action.text()
         assert not action.icon().isNull()
         assert [c.args for c in qgis_iface.addPluginToRasterMenu.call_args_list] == [
             ("&DiffUnmix", a) for a in plugin.actions]
-        assert plugin.toolbar is not None and plugin.toolbar.actions() == plugin.actions
+        assert plugin.toolbar is not None and plugin.toolbar.actions() == plugin.actions[:2]
+        # the spectra action has an icon of its own, not QGIS's generic "Add Image"
+        from diffunmix.plugin import SPECTRA_ICON_PATH
+        from qgis.PyQt.QtGui import QIcon
+
+        def image(icon):
+            return icon.pixmap(16, 16).toImage()
+
+        spectra_icon = plugin.action("diffunmix_spectra").icon()
+        assert image(spectra_icon) == image(QIcon(SPECTRA_ICON_PATH))
+        assert image(spectra_icon) != image(QgsApplication.getThemeIcon("/mActionAddImage.svg"))
 
         # the spectra action opens (and closes) the plot dock
         plugin.action("diffunmix_spectra").trigger()
@@ -145,7 +156,7 @@ def test_init_gui_registers_provider_and_menu_then_unload_removes_them(qgis_ifac
     assert registry.providerById("diffunmix") is None
     assert registry.algorithmById("diffunmix:unmix") is None
     assert plugin.actions == []
-    assert qgis_iface.removePluginRasterMenu.call_count == 2
+    assert qgis_iface.removePluginRasterMenu.call_count == 3
     assert plugin.dock is None and plugin.toolbar is None
 
 
@@ -164,25 +175,40 @@ def test_init_processing_is_idempotent_and_unload_twice_is_safe(qgis_iface, qgis
     assert registry.providerById("diffunmix") is None
 
 
-def test_without_torch_the_menu_offers_install_dependencies(qgis_iface, qgis_processing, monkeypatch):
-    """torch missing (as seen by the plugin): an extra menu action shows what to run."""
+def test_without_torch_the_menu_offers_the_installer_and_the_classical_default(qgis_iface, qgis_processing,
+                                                                              monkeypatch):
+    """torch missing (as seen by the plugin): the menu's action opens the installer dialog; the unmix
+    algorithm defaults to VCA + FCLS and labels the full engine as needing PyTorch."""
     import diffunmix
-    from diffunmix.plugin import compat
+    from diffunmix.plugin import compat, installer
     from diffunmix.plugin import plugin as plugin_module
+    from diffunmix.plugin.algorithms import unmix as unmix_module
 
-    monkeypatch.setattr(plugin_module, "torch_available", lambda: False)
-    monkeypatch.setattr(compat, "torch_available", lambda: False)
+    for module in (plugin_module, compat, unmix_module):
+        monkeypatch.setattr(module, "torch_available", lambda: False)
     plugin = diffunmix.classFactory(qgis_iface)
     plugin.initGui()
     try:
         action = plugin.action("diffunmix_dependencies")
         assert action is not None and action.text() and action not in plugin.toolbar.actions()
-        text = compat.dependency_help_text()
-        assert "not installed" in text and "python3 -m pip install --user torch==" in text
+        dialog = plugin.installer_dialog()
+        assert "not installed" in dialog.status.text() and dialog.install_button.isEnabled()
+        assert dialog.python == installer.qgis_python() and dialog.python != sys.executable
         shown = []
-        monkeypatch.setattr(plugin_module.QMessageBox, "information", lambda *args: shown.append(args))
+        monkeypatch.setattr(installer.InstallerDialog, "exec_", lambda self: shown.append(self))
         action.trigger()
-        assert shown and shown[0][2] == text
+        assert len(shown) == 1 and isinstance(shown[0], installer.InstallerDialog)
+        # the CPU build unless there is an NVIDIA GPU: PyTorch's CPU index next to pip's own
+        cpu = installer.pip_command(target="/t", build="cpu")
+        assert cpu[-1].startswith("torch==") and cpu[cpu.index("--target") + 1] == "/t"
+        assert cpu[cpu.index("--extra-index-url") + 1] == installer.CPU_INDEX_URL
+        monkeypatch.setattr(installer.sys, "platform", "linux")
+        assert "--extra-index-url" not in installer.pip_command(target="/t", build="cuda")  # PyPI's are CUDA
+        assert installer.pip_command(["tomli_w==1.0.0"], target="/t")[-1] == "tomli_w==1.0.0"
+        alg = QgsApplication.processingRegistry().createAlgorithmById("diffunmix:unmix")
+        method = alg.parameterDefinition("METHOD")
+        assert method.defaultValue() == 1
+        assert method.options()[0].endswith("(needs PyTorch, not installed)")
     finally:
         plugin.unload()
 
@@ -319,7 +345,7 @@ def test_plugin_loads_and_classical_method_runs_without_torch(tmp_path, mixture_
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(lines[-1][len("REPORT "):])
     assert report["provider"] and report["algorithm"]
-    assert report["full_error"] and "pip install --user torch==" in report["full_error"]
+    assert report["full_error"] and "Install Dependencies" in report["full_error"]
     assert report["classical_count"] == 3
     assert not report["torch_imported"]
     assert report["unloaded"]

@@ -33,7 +33,7 @@ def test_dock_follows_finished_runs(gui_plugin, library_scene, qgis_new_project,
     assert dock.curve_count() == 3 and dock.library_lines == []
     assert [line.get_label() for line in dock.endmember_lines] == result["ENDMEMBER_NAMES"].split(",")
     assert dock.axes.get_xlabel() == "Wavelength (nm)"
-    assert dock.source.text() == "scene"
+    assert dock.source.text() == "scene — VCA + FCLS, 3 endmembers"
 
     # with a library: the endmembers are named after library spectra, drawn dashed beside them
     processing.runAndLoadResults("diffunmix:unmix", {
@@ -43,6 +43,23 @@ def test_dock_follows_finished_runs(gui_plugin, library_scene, qgis_new_project,
     assert dock.curve_count() == 3 and len(dock.library_lines) == 3
     assert {line.get_linestyle() for line in dock.library_lines} == {"--"}
     assert sorted(line.get_label() for line in dock.endmember_lines) == sorted(library_scene["names"])
+
+    # both runs stay listed (newest first); the legend is a list beside the plot, not a box on it
+    assert dock.run_names() == ["scene — VCA + FCLS, 3 endmembers (2)", "scene — VCA + FCLS, 3 endmembers"]
+    assert dock.axes.get_legend() is None and dock.legend_outside() and dock.legend.count() == 6
+    # selecting a layer of the first result in the Layers panel shows that result again
+    first = qgis_new_project.layerTreeRoot().findGroup("scene — VCA + FCLS, 3 endmembers").findLayers()[0].layer()
+    assert dock.show_layer(first)
+    assert dock.source.text() == "scene — VCA + FCLS, 3 endmembers" and dock.library_lines == []
+    assert not dock.show_layer(layer)  # the input raster is no result
+    # export: the plot (with its legend) as PNG, the spectra as CSV
+    from diffunmix.core.io.library import read_library
+
+    png, csv = dock.export(str(tmp_path / "plot.png")), dock.export(str(tmp_path / "spectra.csv"))
+    assert os.path.getsize(png) > 5000 and dock.axes.get_legend() is None
+    assert read_library(csv).names == result["ENDMEMBER_NAMES"].split(",")
+    with pytest.raises(ValueError):
+        dock.export(str(tmp_path / "plot.txt"))
 
 
 def test_dock_plots_a_csv_by_hand(gui_plugin, library_scene):

@@ -53,7 +53,7 @@ def test_run_and_load_results_styles_one_layer_per_endmember_in_a_group(scene_la
         "RGB_ENDMEMBERS": "3,1,2", "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_ENDMEMBERS": "TEMPORARY_OUTPUT"},
         feedback=RecordingFeedback())
     names = result["ENDMEMBER_NAMES"].split(",")
-    group, layers = group_layers(qgis_new_project, "Test scene")
+    group, layers = group_layers(qgis_new_project, "Test scene — VCA + FCLS, 3 endmembers")
     rgb, endmember_layers = layers[0], layers[1:]
     assert [lyr.name() for lyr in endmember_layers] == names
     for band, lyr in enumerate(endmember_layers, start=1):
@@ -130,7 +130,7 @@ def test_render_styled_result_to_png(scene_layer, qgis_new_project):
         "INPUT": scene_layer.id(), "ENDMEMBERS": 3, "METHOD": 1, "LIBRARY": str(bundled_library_path()),
         "RGB_ENDMEMBERS": "1,2,3", "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_ENDMEMBERS": "TEMPORARY_OUTPUT"},
         feedback=RecordingFeedback())
-    _, layers = group_layers(qgis_new_project, "Test scene")
+    _, layers = group_layers(qgis_new_project, "Test scene — VCA + FCLS, 3 endmembers")
     from diffunmix.plugin.styling import viridis_ramp
 
     panels = layers[1:] + layers[:1]  # endmembers, then the RGB composite
