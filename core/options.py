@@ -73,6 +73,7 @@ def require_torch() -> None:
     import importlib.util
 
     if importlib.util.find_spec("torch") is None:
-        raise UnmixError(f"the full engine needs PyTorch, which is not installed: run "
-                         f"'python3 -m pip install --user torch=={TORCH_VERSION}' (or 'make setup'), "
-                         f"or use the VCA + FCLS method")
+        raise UnmixError(f"the full engine needs PyTorch, which is not installed: install torch=={TORCH_VERSION} "
+                         f"into the Python that runs DiffUnmix ('make setup' in the repository, "
+                         f"'pip install \".[engine]\"' for the package, Raster ▸ DiffUnmix ▸ Install Dependencies… "
+                         f"in QGIS), or use the VCA + FCLS method")
