@@ -309,8 +309,8 @@ def _limit_gdal_cache(megabytes: int = 256) -> None:
         from osgeo import gdal
 
         gdal.SetCacheMax(megabytes * 1024 * 1024)
-    except ImportError:
-        pass
+    except ImportError:  # the rasterio backend: its GDAL reads the variable
+        os.environ["GDAL_CACHEMAX"] = str(megabytes)
 
 
 #: commands whose --out is a folder (the others write --out as a file)
@@ -352,10 +352,14 @@ def _route_gdal_messages(verbose: bool) -> None:
     gives our one line (GDAL's own message is in it where it matters); ``--verbose`` shows them."""
     global _gdal_handler
     GDAL_LOG.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+    rasterio_log = logging.getLogger("rasterio")  # the rasterio backend logs GDAL's messages there
+    rasterio_log.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+    rasterio_log.propagate = False
     if verbose and not GDAL_LOG.handlers:
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter("GDAL %(levelname)s: %(message)s"))
         GDAL_LOG.addHandler(h)
+        rasterio_log.addHandler(h)
     if _gdal_handler is not None:
         return
     try:

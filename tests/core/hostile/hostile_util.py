@@ -23,7 +23,7 @@ from osgeo import gdal
 
 from core.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 WL = np.linspace(450.0, 2400.0, 20)  # a 20-band sensor
