@@ -167,7 +167,8 @@ def _add_engine(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m core", description="DiffUnmix engine: hyperspectral unmixing.")
+    prog = "diffunmix" if os.path.basename(sys.argv[0] or "") == "diffunmix" else "python -m core"  # pip's script
+    ap = _Parser(prog=prog, description="DiffUnmix engine: hyperspectral unmixing.")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_synth(sub)
     _add_classical(sub)
