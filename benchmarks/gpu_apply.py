@@ -107,10 +107,12 @@ def main():
     ap.add_argument("--sizes", default="1024,2048")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "gpu_apply.json"))
+    ap.add_argument("--model", help="a saved 200-band model to apply instead of fitting one (a dry run)")
     a = ap.parse_args()
     import torch
 
-    from core.deep.engine import RefineConfig
+    from core.deep.checkpoint import load_checkpoint
+    from core.deep.engine import EngineConfig, RefineConfig
     from core.deep.run import train_model
     from core.io.raster import backend
     from core.options import UnmixOptions
@@ -130,16 +132,17 @@ def main():
             t = time.perf_counter()
             make_raster(p, S)
             print(f"generated {S}²×{speed.B} int16 in {time.perf_counter() - t:.1f}s", flush=True)
-        model = os.path.join(tmp, "model.pt")
-        torch.manual_seed(0)
-        t = time.perf_counter()
-        fit = train_model(paths[256], model, UnmixOptions(endmembers=speed.P, method="full", quality="fast",
-                                                          device=a.device))
-        res["fit"] = {"size": 256, "quality": "fast", "s": time.perf_counter() - t}
+        model = a.model or os.path.join(tmp, "model.pt")
+        if not a.model:
+            torch.manual_seed(0)
+            t = time.perf_counter()
+            train_model(paths[256], model, UnmixOptions(endmembers=speed.P, method="full", quality="fast",
+                                                        device=a.device))
+            res["fit"] = {"size": 256, "quality": "fast", "s": time.perf_counter() - t}
         steps = RefineConfig().steps_2d
         model_on = speed.with_refinement(model, os.path.join(tmp, "model_ddim.pt"), steps)
         res["ddim_steps_2d"] = steps
-        tile = fit[0].cfg.tile
+        tile = int(load_checkpoint(model_on)["meta"]["config"].get("tile", EngineConfig().tile))
         read_tile = max(tile, 512) if a.device == "cuda" else tile  # the windows apply reads (deep.run)
         res["sizes"] = {}
         for S in sizes:
