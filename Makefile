@@ -12,8 +12,8 @@ QGIS_PLUGIN_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/$(PROFILE)/python/pl
 export QT_QPA_PLATFORM ?= offscreen
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup apt venv test test-core test-qgis test-e2e lint demo bench bench-speed bench-accuracy \
-        package deploy translations clean fuzz
+.PHONY: help setup apt venv test test-core test-qgis test-e2e test-pip test-desktop lint demo bench bench-speed \
+        bench-accuracy package deploy translations clean fuzz
 
 help:
 	@echo "make setup | test | fuzz | demo | bench | bench-speed | bench-accuracy | lint | package | deploy | translations | clean"
@@ -37,12 +37,14 @@ $(VENV_STAMP): requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-## test: every tier (core without QGIS, QGIS with a real QgsApplication, e2e through qgis_process)
+## test: every tier (core without QGIS, QGIS with a real QgsApplication, e2e through qgis_process,
+## pip: `pip install .[engine]` into a venv without system site packages, rasterio backend)
 test: setup translations
 	$(PY) -m pytest -q -p no:pytest_qgis tests/core
 	$(PY) -m pytest -q tests/qgis
 	$(PY) -m pytest -q tests/e2e
 	$(PY) -m pytest -q -p no:pytest_qgis tests/desktop
+	$(PY) -m pytest -q -p no:pytest_qgis tests/pip
 
 ## fuzz: the hypothesis fuzz tests of the raster, library and model-file readers, longer
 ## (FUZZ_EXAMPLES per parser, default 5000; `make test` runs 200, the model loader a tenth of it)
@@ -59,6 +61,13 @@ test-qgis: setup
 
 test-e2e: setup
 	$(PY) -m pytest -q tests/e2e
+
+test-desktop: setup
+	$(PY) -m pytest -q -p no:pytest_qgis tests/desktop
+
+## test-pip: the pip-only tier (its venv is cached in ~/.cache/diffunmix/pip-venv; DIFFUNMIX_PIP_VENV moves it)
+test-pip: setup
+	$(PY) -m pytest -q -p no:pytest_qgis tests/pip
 
 lint: setup
 	$(PY) -m ruff check core plugin tests benchmarks
@@ -105,5 +114,5 @@ deploy:
 	@echo "linked into $(QGIS_PLUGIN_DIR)/diffunmix; enable DiffUnmix in QGIS' plugin manager"
 
 clean:
-	rm -rf demo_out dist build .pytest_cache .ruff_cache
+	rm -rf demo_out dist build *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

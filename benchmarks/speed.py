@@ -478,9 +478,10 @@ def measure_size(src, S, tmp, devices, model_on, model_off, gdal, tile, referenc
     reps = 1 if S > 1024 else 2
     r["read_px_s"] = n / best_of(read_tiles, reps=reps)
     r["write_px_s"] = n / best_of(write_strips, reps=reps)
-    r["gdal_copy_px_s"] = n / best_of(gdal_copy, reps=1, warmup=S <= 1024)
-    print(f"{S}²: read {r['read_px_s']:,.0f}  write {r['write_px_s']:,.0f}  GDAL copy {r['gdal_copy_px_s']:,.0f} px/s",
-          flush=True)
+    if gdal is not None:  # without GDAL's bindings (benchmarks/gpu_apply.py on rasterio): reads and writes only
+        r["gdal_copy_px_s"] = n / best_of(gdal_copy, reps=1, warmup=S <= 1024)
+    print(f"{S}²: read {r['read_px_s']:,.0f}  write {r['write_px_s']:,.0f}  GDAL copy "
+          f"{r.get('gdal_copy_px_s', float('nan')):,.0f} px/s", flush=True)
     if references:
         v = unmix_child(src, tmp, f"vca{S}", endmembers=P, method="vca-fcls")
         r["vca_fcls"] = {"s": v["s"], "px_s": n / v["s"], "peak_rss_mb": v["rss_mb"]}

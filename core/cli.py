@@ -167,7 +167,8 @@ def _add_engine(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m core", description="DiffUnmix engine: hyperspectral unmixing.")
+    prog = "diffunmix" if os.path.basename(sys.argv[0] or "") == "diffunmix" else "python -m core"  # pip's script
+    ap = _Parser(prog=prog, description="DiffUnmix engine: hyperspectral unmixing.")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_synth(sub)
     _add_classical(sub)
@@ -316,8 +317,8 @@ def _limit_gdal_cache(megabytes: int = 256) -> None:
         from osgeo import gdal
 
         gdal.SetCacheMax(megabytes * 1024 * 1024)
-    except ImportError:
-        pass
+    except ImportError:  # the rasterio backend: its GDAL reads the variable
+        os.environ["GDAL_CACHEMAX"] = str(megabytes)
 
 
 #: commands whose --out is a folder (the others write --out as a file)
@@ -359,10 +360,14 @@ def _route_gdal_messages(verbose: bool) -> None:
     gives our one line (GDAL's own message is in it where it matters); ``--verbose`` shows them."""
     global _gdal_handler
     GDAL_LOG.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+    rasterio_log = logging.getLogger("rasterio")  # the rasterio backend logs GDAL's messages there
+    rasterio_log.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+    rasterio_log.propagate = False
     if verbose and not GDAL_LOG.handlers:
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter("GDAL %(levelname)s: %(message)s"))
         GDAL_LOG.addHandler(h)
+        rasterio_log.addHandler(h)
     if _gdal_handler is not None:
         return
     try:

@@ -2,7 +2,7 @@
 
 A raster named on the command line can read other files: a VRT its sources (and
 their sources), an ENVI raster its header, a GeoTIFF its ``.aux.xml`` or ``.msk``.
-:func:`input_files` lists them all through GDAL's ``GetFileList()``, recursively,
+:func:`input_files` lists them all through GDAL's file list (``GetFileList()``, rasterio's ``files``), recursively,
 each resolved through symlinks, so an output can be compared with what is read
 and not only with the path the user typed.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Iterable, List, Optional, Set
 
-from osgeo import gdal
+from .raster import backend
 
 #: at most this many files are followed (a VRT mosaic of thousands of tiles stops here)
 MAX_FILES = 20000
@@ -20,16 +20,6 @@ MAX_FILES = 20000
 
 def _is_local(path: str) -> bool:
     return bool(path) and not path.startswith("/vsi")
-
-
-def _open_quietly(path: str):
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        return gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
-    except RuntimeError:
-        return None
-    finally:
-        gdal.PopErrorHandler()
 
 
 def dataset_files(path: str, _seen: Optional[Set[str]] = None) -> List[str]:
@@ -56,12 +46,8 @@ def dataset_files(path: str, _seen: Optional[Set[str]] = None) -> List[str]:
     add(path)
     if not os.path.isfile(path) or len(seen) > MAX_FILES:
         return out
-    ds = _open_quietly(os.fspath(path))
-    if ds is None:
-        return out
-    names = ds.GetFileList() or []
-    ds = None
-    for name in names:
+    names = backend().file_list(os.fspath(path))
+    for name in names or []:
         if not _is_local(name) or len(seen) > MAX_FILES:
             continue
         if name.lower().endswith(".vrt") and os.path.realpath(name) not in seen:

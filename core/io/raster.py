@@ -1,4 +1,4 @@
-"""Raster input/output through GDAL: metadata, windowed reads, atomic writes.
+"""Raster input/output: metadata, windowed reads, atomic writes, through one of two backends.
 
 :func:`read_info` gathers what the engine needs from any GDAL raster (GeoTIFF,
 ENVI, VRT, ...), including wavelengths / FWHM in nm and the bad-band list.
@@ -7,6 +7,12 @@ ENVI, VRT, ...), including wavelengths / FWHM in nm and the bad-band list.
 Float32 tiled DEFLATE GeoTIFF under a temporary name next to the destination and
 renames it onto the final path only on a clean exit, so a failed or cancelled
 run never leaves a half-written file nor clobbers an existing one.
+
+The library underneath is a backend (:func:`backend`): :mod:`.gdal_backend` on
+GDAL's Python bindings wherever they import (QGIS: one libgdal in the process), else
+:mod:`.rasterio_backend` (a pip-only environment: rasterio's wheels carry their own
+libgdal); ``DIFFUNMIX_RASTER_BACKEND=gdal|rasterio`` forces one. Both give the same
+values; everything that does not depend on the library is here.
 """
 
 from __future__ import annotations
@@ -18,24 +24,71 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
-from osgeo import gdal, gdal_array
 
 from ..errors import UnmixError
 from .atomic import partial_path
-from .raster_meta import envi_list, open_raster, parse_spectral_metadata
-
-# GDAL's Python exception mode is process-wide: the engine never switches it (inside QGIS that
-# would change every other plugin's GDAL calls); it checks return values and works in both modes.
+from .raster_meta import _resolve_path, envi_list
 
 NODATA = -9999.0
 """Nodata value of every Float32 output raster."""
 
 # NUM_THREADS: DEFLATE compression of the output blocks on all cores (GDAL ≥ 2.1)
-_GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+_GTIFF_OPTIONS = {"TILED": "YES", "COMPRESS": "DEFLATE", "PREDICTOR": "3", "BIGTIFF": "IF_SAFER",
+                  "NUM_THREADS": "ALL_CPUS"}
 #: windows of at least this many pixels are read as row slices in parallel threads
 PARALLEL_READ_PIXELS = 1 << 16
 #: fewest rows per parallel slice
 _MIN_SLICE_ROWS = 32
+
+
+#: environment variable that forces a backend
+BACKEND_ENV = "DIFFUNMIX_RASTER_BACKEND"
+#: the backends, in the order they are tried
+BACKENDS = ("gdal", "rasterio")
+_loaded: dict = {}
+
+
+def _load(name: str):
+    """The backend module ``name``; UnmixError when its library does not import."""
+    if name not in _loaded:
+        try:
+            if name == "gdal":
+                from . import gdal_backend as module
+            else:
+                from . import rasterio_backend as module
+            _loaded[name] = module
+        except ImportError as exc:
+            _loaded[name] = UnmixError(f"raster backend '{name}' is not available ({exc})")
+    if isinstance(_loaded[name], UnmixError):
+        raise _loaded[name]
+    return _loaded[name]
+
+
+def backend():
+    """The raster backend module in use: ``DIFFUNMIX_RASTER_BACKEND`` (``gdal`` or ``rasterio``) when set,
+    else GDAL's bindings where they import, else rasterio. Read at every open, so a test can switch it.
+
+    Raises:
+        UnmixError: An unknown or unavailable backend is forced, or neither library imports.
+    """
+    forced = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if forced:
+        if forced not in BACKENDS:
+            raise UnmixError(f"{BACKEND_ENV}={forced}: not a raster backend (use {' or '.join(BACKENDS)})")
+        return _load(forced)
+    for name in BACKENDS:
+        try:
+            return _load(name)
+        except UnmixError:
+            continue
+    raise UnmixError("no raster backend: install rasterio (pip install rasterio) or GDAL's Python bindings")
+
+
+def _open(path) -> tuple:
+    """``(backend, dataset, resolved path)`` of an input raster (see :func:`read_info` for the errors)."""
+    io = backend()
+    resolved = _resolve_path(path)
+    return io, io.open_dataset(resolved), resolved
 
 
 def read_threads() -> int:
@@ -64,7 +117,7 @@ class RasterInfo:
         bbl: ``(count,)`` bool, True = good band.
         band_names: ``count`` band descriptions (``"Band i"`` when empty).
         block_size: Natural block size ``(bx, by)`` of band 1.
-        gcps, gcp_projection: ground control points (``gdal.GCP``) and their CRS, when the
+        gcps, gcp_projection: ground control points (``raster_meta.GCP``) and their CRS, when the
             raster is georeferenced by GCPs instead of a geotransform.
         rpc: the ``RPC`` metadata domain (rational polynomial coefficients), or None.
         alpha: 0-based index of an alpha band (0 = transparent pixel), or None; it is
@@ -99,59 +152,6 @@ class RasterInfo:
 
 
 # ------------------------------------------------------------------ info
-def _np_dtype(gdal_type: int) -> np.dtype:
-    return np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(gdal_type))
-
-
-#: ENVI headers give integer reflectance a ``reflectance scale factor`` (e.g. 10000) that GDAL
-#: does not turn into a band scale; values are divided by it (as for ENVI spectral libraries)
-_ENVI_SCALE_KEY = "reflectance_scale_factor"
-
-
-def _band_scales(ds, bands) -> np.ndarray:
-    scale = np.array([b.GetScale() if b.GetScale() is not None else 1.0 for b in bands], np.float64)
-    bad = np.flatnonzero(~np.isfinite(scale) | (scale == 0))
-    if bad.size:  # every value would read as the offset: nothing left to unmix
-        raise UnmixError(f"band {bad[0] + 1} has a scale of {scale[bad[0]]:g} (every value would read as the "
-                         f"offset): fix the raster's scale metadata: {ds.GetDescription()}")
-    if np.all(scale == 1.0):
-        envi = {k.lower(): v for k, v in (ds.GetMetadata("ENVI") or {}).items()}
-        text = str(envi.get(_ENVI_SCALE_KEY, "")).strip().strip("{}").strip()
-        if text:
-            try:
-                factor = float(text)
-            except ValueError:
-                factor = float("nan")
-            if not (np.isfinite(factor) and factor > 0 and np.isfinite(1.0 / factor)):
-                raise UnmixError(f"ENVI 'reflectance scale factor = {text[:30]}' is not a positive number: "
-                                 f"fix or remove it in the header of {ds.GetDescription()}")
-            scale = np.full(len(bands), 1.0 / factor)
-    return scale
-
-
-def _info(ds, path: str) -> RasterInfo:
-    bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
-    wl, fwhm, bbl = parse_spectral_metadata(ds)
-    alpha = next((i for i, b in enumerate(bands) if b.GetColorInterpretation() == gdal.GCI_AlphaBand), None)
-    gt = ds.GetGeoTransform(can_return_null=True)
-    nodata = next((b.GetNoDataValue() for i, b in enumerate(bands) if i != alpha), None)
-    gcps = tuple(ds.GetGCPs() or ()) if gt is None else ()
-    rpc = ds.GetMetadata("RPC") or None
-    return RasterInfo(
-        path=path, width=ds.RasterXSize, height=ds.RasterYSize, count=len(bands),
-        dtype=_np_dtype(bands[0].DataType).name, driver=ds.GetDriver().ShortName,
-        geotransform=tuple(float(v) for v in gt) if gt is not None else None,
-        projection=ds.GetProjection() or "",
-        nodata=float(nodata) if nodata is not None else None,
-        scale=_band_scales(ds, bands),
-        offset=np.array([b.GetOffset() if b.GetOffset() is not None else 0.0 for b in bands], np.float64),
-        wavelengths_nm=wl, fwhm_nm=fwhm, bbl=bbl,  # the alpha band is flagged bad there
-        band_names=[b.GetDescription() or f"Band {i + 1}" for i, b in enumerate(bands)],
-        block_size=tuple(int(v) for v in bands[0].GetBlockSize()),
-        gcps=gcps, gcp_projection=(ds.GetGCPProjection() or "") if gcps else "", rpc=rpc, alpha=alpha,
-    )
-
-
 def read_info(path) -> RasterInfo:
     """Read size, georeferencing, scaling and spectral metadata of a raster.
 
@@ -161,8 +161,11 @@ def read_info(path) -> RasterInfo:
     Raises:
         UnmixError: The file is missing, empty, not a raster, or has no bands.
     """
-    ds, resolved = open_raster(path)
-    return _info(ds, resolved)
+    io, ds, resolved = _open(path)
+    try:
+        return RasterInfo(path=resolved, **io.describe(ds))
+    finally:
+        io.close(ds)
 
 
 # ------------------------------------------------------------------ band selection
@@ -275,19 +278,23 @@ class RasterReader:
         Raises:
             UnmixError: Unreadable raster, complex data, or band index out of range.
         """
-        self._ds, resolved = open_raster(path)
+        self._io, self._ds, resolved = _open(path)
         self._extra, self._pool = [], None
-        self._threads = read_threads() if threads is None else max(1, int(threads))
-        self.info = _info(self._ds, resolved)
-        self.bands = _check_bands(self.info, bands)
-        if _np_dtype(self._ds.GetRasterBand(1).DataType).kind == "c":
-            raise UnmixError(f"complex-valued rasters are not supported: {resolved}")
-        sel = [self._ds.GetRasterBand(int(b) + 1) for b in self.bands]
-        self._nodata = [b.GetNoDataValue() for b in sel]
+        try:
+            self._threads = read_threads() if threads is None else max(1, int(threads))
+            self.info = RasterInfo(path=resolved, **self._io.describe(self._ds))
+            self.bands = _check_bands(self.info, bands)
+            if np.dtype(self.info.dtype).kind == "c":
+                raise UnmixError(f"complex-valued rasters are not supported: {resolved}")
+        except BaseException:
+            self.close()
+            raise
+        self._band_list = [int(b) + 1 for b in self.bands]  # 1-based, as the libraries count
+        self._nodata = self._io.nodata_values(self._ds, self._band_list)
         self._scale = self.info.scale[self.bands].astype(np.float32)
         self._offset = self.info.offset[self.bands].astype(np.float32)
-        flags = sel[0].GetMaskFlags()  # a per-dataset mask (.msk, internal mask) also flags pixels
-        self._use_mask = bool(flags & gdal.GMF_PER_DATASET) and not flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA)
+        # a per-dataset mask (.msk, internal mask) also flags pixels
+        self._use_mask = self._io.uses_dataset_mask(self._ds, self._band_list[0])
         self._alpha = self.info.alpha  # an alpha band's 0 marks a pixel invalid (GDAL may not say so)
 
     def __enter__(self) -> "RasterReader":
@@ -297,9 +304,12 @@ class RasterReader:
         self.close()
 
     def close(self) -> None:
-        """Release the GDAL datasets and the read threads."""
+        """Release the datasets and the read threads."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        for ds in [self._ds] + self._extra:
+            if ds is not None:
+                self._io.close(ds)
         self._ds, self._extra, self._pool = None, [], None
 
     def read(self, xoff: int = 0, yoff: int = 0, xsize: Optional[int] = None, ysize: Optional[int] = None) -> tuple:
@@ -317,7 +327,7 @@ class RasterReader:
 
         Raises:
             ValueError: Window outside the raster, or reader closed.
-            UnmixError: GDAL cannot read the window (truncated or corrupted file).
+            UnmixError: The window cannot be read (truncated or corrupted file).
         """
         if self._ds is None:
             raise ValueError("RasterReader is closed")
@@ -338,7 +348,7 @@ class RasterReader:
 
             self._pool = ThreadPoolExecutor(self._threads - 1, thread_name_prefix="diffunmix-rasterread")
         while len(self._extra) < n - 1:  # one dataset handle per thread: GDAL handles are not shared
-            self._extra.append(open_raster(self.info.path)[0])
+            self._extra.append(self._io.open_dataset(self.info.path))
         cuts = [int(c) for c in np.linspace(0, ysize, n + 1)]
         jobs = [self._pool.submit(self._read_rows, self._extra[i - 1], xoff, yoff, xsize, cuts[i], cuts[i + 1],
                                   cube, valid) for i in range(1, n)]
@@ -354,24 +364,13 @@ class RasterReader:
     def _read_rows(self, ds, xoff: int, yoff: int, xsize: int, r0: int, r1: int, cube: np.ndarray,
                    valid: np.ndarray) -> None:
         """Rows ``r0:r1`` of a window into ``cube`` / ``valid`` (see :meth:`read`)."""
-        ysize = r1 - r0
-        gdal.PushErrorHandler("CPLQuietErrorHandler")  # per thread in GDAL
+        ysize, io, win = r1 - r0, self._io, (xoff, yoff + r0, xsize, r1 - r0)
         try:
-            raw = ds.ReadAsArray(xoff, yoff + r0, xsize, ysize, band_list=[int(b) + 1 for b in self.bands])
-            mask = None
-            if self._use_mask:
-                mask_band = ds.GetRasterBand(int(self.bands[0]) + 1).GetMaskBand()
-                mask = mask_band.ReadAsArray(xoff, yoff + r0, xsize, ysize)
-            alpha = None
-            if self._alpha is not None:
-                alpha = ds.GetRasterBand(self._alpha + 1).ReadAsArray(xoff, yoff + r0, xsize, ysize)
+            raw = io.read(ds, self._band_list, *win)
+            mask = io.read_mask(ds, self._band_list[0], *win) if self._use_mask else None
+            alpha = io.read(ds, [self._alpha + 1], *win)[0] if self._alpha is not None else None
         except RuntimeError as exc:  # truncated or corrupted file: GDAL fails on the damaged block
             raise UnmixError(_read_failure(self.info.path, str(exc))) from None
-        finally:
-            gdal.PopErrorHandler()
-        if raw is None:
-            raise UnmixError(_read_failure(self.info.path, gdal.GetLastErrorMsg()))
-        raw = raw.reshape(len(self.bands), ysize, xsize)
         invalid = np.zeros((ysize, xsize), bool)
         for i, nd in enumerate(self._nodata):
             if nd is not None:
@@ -395,14 +394,14 @@ class RasterReader:
         non-finite in every pixel): what to leave out when a raster has no valid pixel. A full
         read, band by band and window by window; meant for that failure only."""
         empty = []
-        for b, nd in zip(self.bands, self._nodata):
-            band = self._ds.GetRasterBand(int(b) + 1)
+        for b, nd in zip(self._band_list, self._nodata):
             found = False
             for x, y, w, h in self.windows(max_pixels=1 << 20):
                 if progress is not None:
                     progress.check()
-                raw = band.ReadAsArray(x, y, w, h)
-                if raw is None:
+                try:
+                    raw = self._io.read(self._ds, [b], x, y, w, h)[0]
+                except RuntimeError:
                     break
                 ok = np.isfinite(raw) if raw.dtype.kind == "f" else np.ones(raw.shape, bool)
                 if nd is not None:
@@ -411,7 +410,7 @@ class RasterReader:
                     found = True
                     break
             if not found:
-                empty.append(int(b) + 1)
+                empty.append(b)
         return empty
 
     def windows(self, max_pixels: int = 1 << 20) -> Iterator[tuple]:
@@ -456,33 +455,6 @@ def check_output_dir(path) -> str:
     except OSError as exc:
         raise UnmixError(f"cannot write to output folder: {path} ({exc.strerror or exc})") from None
     return path
-
-
-class _gdal_errors:  # noqa: N801 (used as a context manager)
-    """Collect GDAL errors of a block instead of printing them.
-
-    GDAL reports a failed write of cached blocks (disk full) while closing the
-    dataset, where Python cannot raise; :meth:`check` raises the first one.
-    """
-
-    def __init__(self):
-        self.messages = []
-
-    def _handler(self, level, code, message):
-        if level >= gdal.CE_Failure:
-            self.messages.append(str(message))
-            gdal.ErrorReset()  # else the bindings raise it, from a destructor too ("Exception ignored in ...")
-
-    def __enter__(self) -> "_gdal_errors":
-        gdal.PushErrorHandler(self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        gdal.PopErrorHandler()
-
-    def check(self) -> None:
-        if self.messages:
-            raise RuntimeError(self.messages[0])
 
 
 def write_failure(path: str, exc: BaseException) -> str:
@@ -549,50 +521,33 @@ class RasterWriter:
         folder = check_output_dir(os.path.dirname(self.path))
         self.width, self.height, self.count, self.nodata = int(width), int(height), int(count), float(nodata)
         self.tmp_path = partial_path(os.path.join(folder, os.path.basename(self.path)))
-        opts = _GTIFF_OPTIONS + [f"BLOCKXSIZE={_tile(block, self.width)}", f"BLOCKYSIZE={_tile(block, self.height)}"]
+        opts = {**_GTIFF_OPTIONS, "BLOCKXSIZE": str(_tile(block, self.width)),
+                "BLOCKYSIZE": str(_tile(block, self.height))}
         try:
-            with _gdal_errors() as errors:
-                self._ds = gdal.GetDriverByName("GTiff").Create(
-                    self.tmp_path, self.width, self.height, self.count, gdal.GDT_Float32, opts)
+            self._ds = backend().GTiffFile(self.tmp_path, self.width, self.height, self.count, opts)
         except RuntimeError as exc:
             raise UnmixError(f"cannot create output raster: {self.path} ({exc})") from None
-        if self._ds is None:  # GDAL without exceptions: None and the reason in the handler
-            reason = errors.messages[0] if errors.messages else "GDAL could not create it"
-            raise UnmixError(f"cannot create output raster: {self.path} ({reason})")
         self._done = False
         try:
-            self._set_metadata(geotransform, projection, band_names, wavelengths_nm, fwhm_nm)
-            if gcps and geotransform is None:  # georeferenced by ground control points
-                self._ds.SetGCPs(list(gcps), gcp_projection or projection or "")
-            if rpc:
-                self._ds.SetMetadata(dict(rpc), "RPC")
+            self._ds.set_georef(geotransform, projection, gcps, gcp_projection, rpc)
+            self._set_metadata(band_names, wavelengths_nm, fwhm_nm)
         except BaseException:
             self.abort()
             raise
 
-    def _set_metadata(self, geotransform, projection, band_names, wavelengths_nm, fwhm_nm) -> None:
-        ds = self._ds
-        if geotransform is not None:
-            ds.SetGeoTransform([float(v) for v in geotransform])
-        if projection:
-            ds.SetProjection(projection)
+    def _set_metadata(self, band_names, wavelengths_nm, fwhm_nm) -> None:
         envi = {}
         if wavelengths_nm is not None:
             envi.update(wavelength=envi_list(wavelengths_nm), wavelength_units="Nanometers")
         if fwhm_nm is not None:
             envi["fwhm"] = envi_list(fwhm_nm)
-        if envi:
-            ds.SetMetadata(envi, "ENVI")
-        for i in range(self.count):
-            band = ds.GetRasterBand(i + 1)
-            band.SetNoDataValue(self.nodata)
-            if band_names is not None:
-                band.SetDescription(str(band_names[i]))
+        items = [{} for _ in range(self.count)]
+        for i, band in enumerate(items):
             if wavelengths_nm is not None:
-                band.SetMetadataItem("wavelength", f"{float(wavelengths_nm[i]):.10g}")
-                band.SetMetadataItem("wavelength_units", "Nanometers")
+                band.update(wavelength=f"{float(wavelengths_nm[i]):.10g}", wavelength_units="Nanometers")
             if fwhm_nm is not None:
-                band.SetMetadataItem("fwhm", f"{float(fwhm_nm[i]):.10g}")
+                band["fwhm"] = f"{float(fwhm_nm[i]):.10g}"
+        self._ds.set_metadata(envi, items, self.nodata, band_names)
 
     def write(self, array: np.ndarray, xoff: int = 0, yoff: int = 0) -> None:
         """Write ``array`` ``(count, h, w)`` (``(h, w)`` for one band) at ``(xoff, yoff)``; NaN → nodata.
@@ -612,23 +567,20 @@ class RasterWriter:
         if xoff < 0 or yoff < 0 or xoff + w > self.width or yoff + h > self.height:
             raise ValueError(f"window {(xoff, yoff, w, h)} outside {self.width}x{self.height}")
         arr = np.ascontiguousarray(np.where(np.isfinite(arr), arr, np.float32(self.nodata)), dtype=np.float32)
-        self._guarded(lambda: self._ds.WriteRaster(int(xoff), int(yoff), w, h, arr.tobytes(),
-                                                   buf_type=gdal.GDT_Float32, band_list=list(range(1, c + 1))))
+        self._guarded(lambda: self._ds.write(arr, xoff, yoff))
 
     def _release(self) -> None:
-        self._ds.FlushCache()
-        self._ds = None  # closes the file (GTiff writes its directory here)
+        ds, self._ds = self._ds, None
+        ds.close()  # GTiff writes its directory here
 
     def _guarded(self, action) -> None:
-        """Run a GDAL write; when it fails (disk full, quota, I/O error) discard the file, raise UnmixError.
+        """Run a write; when it fails (disk full, quota, I/O error) discard the file, raise UnmixError.
 
         GDAL writes cached blocks at any later write and at close, so every one is guarded.
         """
         failure = None
         try:
-            with _gdal_errors() as errors:
-                action()
-            errors.check()
+            action()
         except (RuntimeError, OSError) as exc:
             failure = write_failure(self.path, exc)
         if failure is not None:  # raised here, not in the handler, so the failed call's frames are freed
@@ -661,8 +613,9 @@ class RasterWriter:
         if self._done:
             return
         self._done = True
-        with _gdal_errors():  # closing after a failed write fails again: nothing more to report
-            self._ds = None
+        ds, self._ds = self._ds, None
+        if ds is not None:
+            ds.discard()
         for p in (self.tmp_path, self.tmp_path + ".aux.xml"):
             if os.path.exists(p):
                 os.remove(p)

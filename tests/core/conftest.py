@@ -17,3 +17,10 @@ def shared_data():
     if not os.path.isdir(SHARED_DATA):
         pytest.skip("shared data folder not available")
     return SHARED_DATA
+
+
+@pytest.fixture(params=["gdal", "rasterio"])
+def raster_backend(request, monkeypatch):
+    """Run a test once per raster backend (core/io/gdal_backend.py, core/io/rasterio_backend.py)."""
+    monkeypatch.setenv("DIFFUNMIX_RASTER_BACKEND", request.param)
+    return request.param

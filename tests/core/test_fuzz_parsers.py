@@ -16,6 +16,7 @@ from osgeo import gdal
 from core.errors import UnmixError
 from core.io.library import parse_envi_header, read_library
 from core.io.raster import RasterReader, read_info
+from core.io.gdal_backend import metadata_view
 from core.io.raster_meta import parse_spectral_metadata
 
 #: 200 examples per parser keep the suite fast; DIFFUNMIX_FUZZ_EXAMPLES=20000 runs a longer campaign.
@@ -292,7 +293,7 @@ def test_fuzz_spectral_metadata_of_any_raster(case):
         band.SetDescription(desc.replace("\x00", ""))
         for key, value in md.items():
             band.SetMetadataItem(key, value.replace("\x00", ""))
-    wl, fwhm, bbl = parse_spectral_metadata(ds)  # malformed metadata is ignored, never raised
+    wl, fwhm, bbl = parse_spectral_metadata(metadata_view(ds))  # malformed metadata is ignored, never raised
     _check_spectral(wl, fwhm, bbl, n)
 
 

@@ -1,4 +1,5 @@
-"""core.io.raster on real GDAL files: metadata, scaling, masks, windows, atomic writes, errors."""
+"""core.io.raster on real GDAL files, through each backend: metadata, scaling, masks, windows, atomic writes,
+errors."""
 
 import os
 from types import SimpleNamespace
@@ -21,6 +22,8 @@ from core.io.raster import (
 )
 
 GT = (500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0)
+
+pytestmark = pytest.mark.usefixtures("raster_backend")  # every test once per backend (gdal, rasterio)
 
 
 def _wkt(epsg=32633):
@@ -504,3 +507,100 @@ def test_gcp_and_rpc_georeferencing_reach_the_outputs(tmp_path):
     assert ds.GetGCPCount() == 4 and "4326" in ds.GetGCPProjection()
     assert ds.GetGCPs()[1].GCPX == pytest.approx(15.005)
     assert float(ds.GetMetadata("RPC")["LAT_OFF"]) == 45.0
+
+
+# ------------------------------------------------------------------ the two backends agree
+def _info_fields(info):
+    """RasterInfo as comparable values (the CRS compared as GDAL sees it)."""
+    srs = osr.SpatialReference()
+    d = dict(vars(info))
+    for key in ("projection", "gcp_projection"):
+        d[key] = bool(d[key]) and (srs.ImportFromWkt(d[key]) == 0 and srs.ExportToProj4())
+    for key in ("scale", "offset", "wavelengths_nm", "fwhm_nm", "bbl"):
+        d[key] = None if d[key] is None else [None if v != v else v for v in np.asarray(d[key]).tolist()]
+    return d
+
+
+def _rich_inputs(tmp_path):
+    """Inputs with every feature the backends read: scale/offset and nodata, ENVI metadata with bbl and a
+    reflectance scale factor, an alpha band, a per-dataset mask, GCPs with RPCs."""
+    raw = np.random.default_rng(5).integers(-50, 10000, (3, 20, 30)).astype(np.int16)
+    raw[1, 3, 4] = -9999
+    paths = [_geotiff(tmp_path / "s.tif", raw, nodata=-9999, scale=2e-4, offset=0.01,
+                      descriptions=["a (450 nm)", "b (550 nm)", "c (650 nm)"], options=["BLOCKYSIZE=8"])]
+    paths.append(_envi(tmp_path, "wavelength units = Micrometers\nwavelength = {0.45, 0.55, 0.65, 2.2}\n"
+                                 "fwhm = {0.01, 0.01, 0.012, 0.02}\nbbl = {1, 0, 1, 1}\n"
+                                 "reflectance scale factor = 10000\n"))
+    data = np.ones((3, 4, 5), np.float32)
+    data[2, 1, 1] = 0
+    alpha = _geotiff(tmp_path / "a.tif", data, band_md=[{"wavelength": "500", "wavelength_units": "nm"},
+                                                         {"wavelength": "600", "wavelength_units": "nm"}, {}])
+    ds = gdal.Open(alpha, gdal.GA_Update)
+    ds.GetRasterBand(3).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+    paths.append(alpha)
+    mask = str(tmp_path / "m.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(mask, 4, 3, 2, gdal.GDT_Float32)
+    ds.GetRasterBand(1).WriteArray(np.ones((3, 4), np.float32))
+    ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+    ds.GetRasterBand(1).GetMaskBand().WriteArray(np.array([[0, 255, 255, 255]] * 3, np.uint8))
+    ds = None
+    paths.append(mask)
+    gcp = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "g.tif"), 5, 4, 1, gdal.GDT_Float32)
+    gcp.SetGCPs([gdal.GCP(15.0 + 0.001 * x, 45.0 - 0.001 * y, 0.0, x, y) for x, y in ((0, 0), (5, 0), (0, 4))],
+                _wkt(4326))
+    coeff = " ".join(["1"] + ["0"] * 19)
+    gcp.SetMetadata({"LINE_OFF": "2", "SAMP_OFF": "2", "LAT_OFF": "45", "LONG_OFF": "15", "HEIGHT_OFF": "0",
+                     "LINE_SCALE": "2", "SAMP_SCALE": "2", "LAT_SCALE": "0.01", "LONG_SCALE": "0.01",
+                     "HEIGHT_SCALE": "1", "LINE_NUM_COEFF": coeff, "LINE_DEN_COEFF": coeff,
+                     "SAMP_NUM_COEFF": coeff, "SAMP_DEN_COEFF": coeff}, "RPC")
+    gcp = None
+    paths.append(str(tmp_path / "g.tif"))
+    return paths
+
+
+def test_both_backends_read_the_same_info_and_values(tmp_path, monkeypatch):
+    for path in _rich_inputs(tmp_path):
+        got = {}
+        for name in ("gdal", "rasterio"):
+            monkeypatch.setenv("DIFFUNMIX_RASTER_BACKEND", name)
+            info = read_info(path)
+            with RasterReader(path, threads=2) as r:
+                cube, valid = r.read()
+                windows = [r.read(*w) for w in r.windows(max_pixels=64)]
+            got[name] = (_info_fields(info), cube, valid, windows)
+        (i1, c1, v1, w1), (i2, c2, v2, w2) = got["gdal"], got["rasterio"]
+        assert i1 == i2, path
+        np.testing.assert_array_equal(c1, c2)
+        np.testing.assert_array_equal(v1, v2)
+        for (a, va), (b, vb) in zip(w1, w2):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(va, vb)
+        assert not v1.all() or path.endswith(("g.tif", ".img"))  # nodata, alpha or mask flag some pixel
+
+
+@pytest.mark.parametrize("writer, reader", [("gdal", "rasterio"), ("rasterio", "gdal")])
+def test_outputs_written_by_one_backend_read_back_by_the_other(tmp_path, monkeypatch, writer, reader):
+    gcp_input = _rich_inputs(tmp_path)[-1]
+    a = np.random.default_rng(2).random((2, 4, 5)).astype(np.float32)
+    a[0, 1, 2] = np.nan
+    monkeypatch.setenv("DIFFUNMIX_RASTER_BACKEND", writer)
+    src = read_info(gcp_input)
+    out = tmp_path / "o.tif"
+    with RasterWriter(out, 5, 4, 2, band_names=["soil", "tree"], wavelengths_nm=[500.0, 2200.5],
+                      fwhm_nm=[10.0, 12.0], **src.georef()) as w:
+        w.write(a)
+    written = read_info(out)
+    gridded = write_raster(tmp_path / "grid.tif", a, like=SimpleNamespace(geotransform=GT, projection=_wkt()))
+    monkeypatch.setenv("DIFFUNMIX_RASTER_BACKEND", reader)
+    back = read_info(out)
+    assert _info_fields(back) == _info_fields(written)
+    assert back.band_names == ["soil", "tree"] and back.nodata == NODATA and len(back.gcps) == 3
+    assert back.rpc["LAT_OFF"] == "45" and back.geotransform is None
+    np.testing.assert_allclose(back.wavelengths_nm, [500.0, 2200.5])
+    np.testing.assert_allclose(back.fwhm_nm, [10.0, 12.0])
+    cube, valid, _ = read_cube(out)
+    assert not valid[1, 2] and valid.sum() == 19
+    np.testing.assert_array_equal(cube[:, valid], a[:, valid])
+    info = read_info(gridded)
+    assert info.geotransform == GT and "32633" in info.projection

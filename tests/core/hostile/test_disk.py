@@ -60,6 +60,7 @@ def test_full_disk_fails_cleanly_and_keeps_existing_outputs(disk_scene, model, t
     import core.io.library
     import core.run.outputs
 
+    monkeypatch.setenv("DIFFUNMIX_RASTER_BACKEND", "gdal")  # GDAL's failure is emulated on its bindings
     out = tmp_path / "out"
     extra = ["--model", model] if "full engine" in where else ["--method", "vca-fcls"]
     before = _previous_run(disk_scene, out, capsys, extra)
@@ -77,8 +78,9 @@ def test_full_disk_fails_cleanly_and_keeps_existing_outputs(disk_scene, model, t
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs RLIMIT_FSIZE and SIGXFSZ")
-def test_real_write_refusal_by_the_system_in_a_separate_process(spectra, tmp_path, capsys):
-    """The OS refuses the writes (a file size limit: EFBIG, as a full disk gives ENOSPC) under real GDAL."""
+def test_real_write_refusal_by_the_system_in_a_separate_process(spectra, tmp_path, capsys, raster_backend):
+    """The OS refuses the writes (a file size limit: EFBIG, as a full disk gives ENOSPC) under real GDAL,
+    through either raster backend."""
     import resource
     import signal
 

@@ -124,7 +124,7 @@ def test_constant_image_gives_a_result_or_a_clear_error(tmp_path, capsys, tiny_e
             assert not os.path.exists(out)  # a failed run removes the folder it created
 
 
-def test_truncated_raster_is_refused_with_one_line(spectra, tmp_path, capsys):
+def test_truncated_raster_is_refused_with_one_line(spectra, tmp_path, capsys, raster_backend):
     path = tmp_path / "scene.tif"
     write_scene(path, spectra[1], 64, 64, seed=9)
     data = path.read_bytes()
