@@ -194,7 +194,7 @@ def run_batch(patterns, out_dir: str, options: Optional[UnmixOptions] = None, re
 
 def _batch_on_cluster(todo, opts: UnmixOptions, residual: bool, prog, finish, doc) -> None:
     """Small rasters as one task each, large ones from here with their tiles as tasks."""
-    from .run.distributed import session, worker_count
+    from .run.distributed import on_worker, session, worker_count
 
     with session(opts.scheduler, prog) as client:
         from distributed import wait
@@ -203,7 +203,7 @@ def _batch_on_cluster(todo, opts: UnmixOptions, residual: bool, prog, finish, do
         whole = asdict(replace(opts, scheduler=None))  # a worker unmixes its raster in its own process
         small = [r for r in todo if _raster_pixels(r["input"]) <= WHOLE_TASK_PIXELS]
         large = [r for r in todo if r not in small]
-        futures = {client.submit(unmix_one, r["input"], r["output"], whole, residual, pure=False): r
+        futures = {client.submit(on_worker, unmix_one, r["input"], r["output"], whole, residual, pure=False): r
                    for r in small}
         try:
             tiled = asdict(opts)

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -75,21 +76,46 @@ def require_dask() -> None:
                          f"or leave the scheduler empty to run in this process")
 
 
-def worker_python() -> Optional[str]:
-    """A Python interpreter to start local workers with when this process is not one (inside QGIS
-    ``sys.executable`` is the ``qgis`` / ``qgis_process.bin`` binary: spawning it would start QGIS);
-    None when ``sys.executable`` is a Python already."""
-    exe = sys.executable or ""
-    if re.match(r"^python[\d.]*(\.exe)?$", os.path.basename(exe), re.IGNORECASE):
+def _stdlib_of(python: str) -> Optional[str]:
+    try:
+        out = subprocess.run([python, "-I", "-c", "import os; print(os.path.dirname(os.__file__))"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
         return None
-    names = ("python.exe",) if os.name == "nt" else ("python3", "python")
-    folders = [os.path.join(sys.prefix, "bin"), os.path.join(sys.exec_prefix, "bin"), sys.prefix, sys.exec_prefix]
-    for folder in folders:
-        for name in names:
-            path = os.path.join(folder, name)
-            if os.path.isfile(path) and os.access(path, os.X_OK):
-                return path
-    return shutil.which(names[0])
+    return os.path.realpath(out) if out else None
+
+
+def worker_python() -> Optional[str]:
+    """A Python interpreter to start local workers with when ``sys.executable`` cannot be, or None
+    when it can.
+
+    A worker receives this process's ``sys.path``, so it must run a Python with this process's
+    standard library. Inside QGIS ``sys.executable`` is the ``qgis`` / ``qgis_process.bin`` binary
+    (spawning it would start QGIS) or whatever ``python3`` is first on ``PATH`` (maybe another
+    Python). ``DIFFUNMIX_WORKER_PYTHON`` names one; otherwise the first ``python3.X`` /
+    ``python3`` next to this Python's prefixes, in /usr/bin or on ``PATH`` whose standard library
+    is this process's.
+
+    Raises:
+        UnmixError: none found.
+    """
+    given = os.environ.get("DIFFUNMIX_WORKER_PYTHON")
+    if given:
+        return given
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    exe = sys.executable or ""
+    if re.match(r"^python[\d.]*(\.exe)?$", os.path.basename(exe), re.IGNORECASE) and _stdlib_of(exe) == stdlib:
+        return None
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    names = ("python.exe",) if os.name == "nt" else (ver, "python3")
+    folders = dict.fromkeys(os.path.join(p, "bin") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix))
+    candidates = [os.path.join(f, n) for f in list(folders) + ["/usr/bin"] for n in names]
+    candidates += [shutil.which(n) for n in names]
+    for path in dict.fromkeys(c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)):
+        if _stdlib_of(path) == stdlib:
+            return path
+    raise UnmixError(f"no Python interpreter with this one's standard library ({stdlib}) was found to start the "
+                     f"local Dask workers with: set DIFFUNMIX_WORKER_PYTHON to one")
 
 
 #: clients of the sessions open in this process, by address (a batch reuses its cluster per raster)
@@ -170,6 +196,20 @@ def _warm_up() -> None:
     from ..io.raster import RasterReader  # noqa: F401  (imports GDAL)
 
 
+def _worker_threads() -> None:
+    """The engine's threads on a worker: as many as it runs tasks at once (``dask worker --nthreads``),
+    unless DIFFUNMIX_THREADS says otherwise (a local cluster sets 1)."""
+    from distributed import get_worker
+
+    os.environ.setdefault("DIFFUNMIX_THREADS", str(max(1, int(getattr(get_worker().state, "nthreads", 1)))))
+
+
+def on_worker(fn: Callable, *args, **kwargs):
+    """A task that runs ``fn(*args, **kwargs)`` with the worker's thread count set (see ``_worker_threads``)."""
+    _worker_threads()
+    return fn(*args, **kwargs)
+
+
 def _tile_task(fn, path: str, bands, window, origin: bool):
     """One tile on a worker: its own GDAL handle, the window read, ``fn`` run on it.
 
@@ -181,8 +221,7 @@ def _tile_task(fn, path: str, bands, window, origin: bool):
     from ..io.raster import RasterReader
 
     t0 = time.perf_counter()
-    # the engine's threads: as many as this worker runs tasks at once (dask worker --nthreads)
-    os.environ.setdefault("DIFFUNMIX_THREADS", str(max(1, int(getattr(get_worker().state, "nthreads", 1)))))
+    _worker_threads()
     y0, x0, h, w = window
     with RasterReader(path, bands=bands) as reader:
         cube, valid = reader.read(x0, y0, w, h)
