@@ -9,7 +9,7 @@ Measures, on this machine:
   time (the report's ``inference_s``: the cluster's start-up is reported apart, it is paid once
   per session); the process tree is sampled every 0.2 s for the peak RSS of the client and of
   each worker;
-* a batch of ``--batch`` rasters of 512² (in process vs ``local:2``);
+* a batch of ``--batch`` rasters of ``--batch-size``² (default 8 × 512²; in process vs ``local:2``);
 * the per-task overhead: tiles whose function does nothing, in process vs on ``local:2``;
 * client and worker peak memory of ``unmix --method vca-fcls --scheduler local:2`` on
   1024² / 2048² / 4096² × 50 bands (``--memory-sizes``): flat if the client does not grow;
@@ -205,14 +205,54 @@ def gpu_rate() -> float | None:
         return None
 
 
+def save(path, res):
+    """Write what is measured so far (a long run stopped half-way keeps its parts)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(res, fh, indent=1)
+
+
+def quiet_cpu_rate() -> float | None:
+    """Per-core apply rate on a quiet machine: benchmarks/results/speed_2048.json's in-process apply
+    (DDIM on, 2 threads on this 2-core VM) halved, or None."""
+    try:
+        d = json.load(open(os.path.join(ROOT, "benchmarks", "results", "speed_2048.json")))
+        sizes = d["sizes"]
+        S = max(sizes, key=int)
+        return int(S) ** 2 / float(sizes[S]["apply"]["cpu"]["ddim"]["inference_s"]) / 2
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def projections(res) -> dict:
+    """The projection from this run's local:1 rate and from the quiet-machine rate (when recorded)."""
+    over = res["per_task"]["overhead_ms_per_task"] / 1000
+    one = res["apply"]["local:1"]
+    out = {"from_this_run_local1": project(one["valid_pixels"] / max(one["inference_s"], 1e-9), over, gpu_rate())}
+    q = quiet_cpu_rate()
+    if q:
+        out["from_quiet_machine_speed_2048"] = project(q, over, gpu_rate())
+        out["from_quiet_machine_speed_2048"]["assumptions"].insert(
+            0, "per-core rate: speed_2048.json apply 2048² in process (2 threads, quiet VM) / 2 cores")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=2048, help="apply raster side (default 2048)")
-    ap.add_argument("--batch", type=int, default=8, help="rasters of 512² in the batch (default 8)")
+    ap.add_argument("--batch", type=int, default=8, help="rasters in the batch (default 8)")
+    ap.add_argument("--batch-size", type=int, default=512, help="side of the batch's rasters (default 512)")
     ap.add_argument("--memory-sizes", default="1024,2048,4096")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: apply,batch,overhead,memory")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "scale.json"))
+    ap.add_argument("--reproject", action="store_true", help="only recompute the projection of --out")
     a = ap.parse_args()
+    if a.reproject:
+        res = json.load(open(a.out))
+        res["projection_1000_scenes"] = projections(res)
+        save(a.out, res)
+        print(json.dumps(res["projection_1000_scenes"], indent=1))
+        return
     skip = set(filter(None, a.skip.split(",")))
     import torch
     from osgeo import gdal
@@ -240,12 +280,13 @@ def main():
                                       "local2_over_in_process": round(ap_["local:2"]["px_s"]
                                                                       / ap_["in_process"]["px_s"], 3)}
             os.remove(raster)
+        save(a.out, res)
         if "batch" not in skip:
             folder = os.path.join(tmp, "scenes")
             os.makedirs(folder)
             for i in range(a.batch):
-                speed.make_raster(os.path.join(folder, f"s{i}.tif"), 512, seed=i)
-            res["batch"] = {"rasters": a.batch, "size": 512}
+                speed.make_raster(os.path.join(folder, f"s{i}.tif"), a.batch_size, seed=i)
+            res["batch"] = {"rasters": a.batch, "size": a.batch_size}
             for name, sched in (("in_process", None), ("local:2", "local:2")):
                 args = ["batch", os.path.join(folder, "*.tif"), "--model", model, "--out", os.path.join(tmp, name),
                         "--device", "cpu"] + (["--scheduler", sched] if sched else [])
@@ -254,11 +295,13 @@ def main():
                 r.update(counts=doc["counts"], batch_total_s=doc["total_s"],
                          scenes_per_min=round(60 * a.batch / doc["total_s"], 2), load_avg=list(os.getloadavg()))
                 res["batch"][name] = r
-                print(f"batch {a.batch}×512² {name:10s} {doc['total_s']:7.1f} s  client {r['client_peak_mb']:6.0f} MB"
-                      f"  workers {r['max_worker_peak_mb']} MB", flush=True)
+                print(f"batch {a.batch}×{a.batch_size}² {name:10s} {doc['total_s']:7.1f} s  "
+                      f"client {r['client_peak_mb']:6.0f} MB  workers {r['max_worker_peak_mb']} MB", flush=True)
+        save(a.out, res)
         if "overhead" not in skip:
             res["per_task"] = per_task_overhead(tmp)
             print(f"per-task overhead {res['per_task']['overhead_ms_per_task']} ms", flush=True)
+        save(a.out, res)
         if "memory" not in skip:
             res["memory"] = {"command": "unmix --method vca-fcls -p 5 --scheduler local:2", "bands": 50}
             for S in map(int, a.memory_sizes.split(",")):
@@ -277,16 +320,11 @@ def main():
                 os.remove(raster)
                 shutil.rmtree(os.path.join(tmp, "m"), ignore_errors=True)
         if "apply" in res and "per_task" in res:
-            one = res["apply"]["local:1"]
-            per_core = one["valid_pixels"] / max(one["inference_s"], 1e-9)
-            res["projection_1000_scenes"] = project(per_core, res["per_task"]["overhead_ms_per_task"] / 1000,
-                                                    gpu_rate())
+            res["projection_1000_scenes"] = projections(res)
         res["machine"]["load_avg_at_end"] = list(os.getloadavg())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as fh:
-        json.dump(res, fh, indent=1)
+    save(a.out, res)
     print(json.dumps(res.get("projection_1000_scenes"), indent=1))
     print(f"→ {a.out}")
 
