@@ -261,6 +261,11 @@ def main():
         "px_s": "valid pixels / wall seconds of the tile phase (report inference_s), cluster start-up excluded",
         "client_peak_mb / worker_peak_mb": "peak RSS of the client process / each worker process, sampled 0.2 s",
         "worker_cpu_s": "CPU seconds of the threads that ran the tile functions, summed over workers"}}
+    parts = {"apply": "apply", "batch": "batch", "overhead": "per_task", "memory": "memory"}
+    if skip and os.path.exists(a.out):  # keep the parts measured earlier
+        prev = json.load(open(a.out))
+        res.update({key: prev[key] for part, key in parts.items() if part in skip and key in prev})
+        res["machine_of_kept_parts"] = prev.get("machine")
     res["machine"]["note"] = ("2 vCPUs shared with other sessions (load averages recorded): wall-time ratios are "
                               "pessimistic when the other load takes a core")
     tmp = tempfile.mkdtemp(prefix="diffunmix-scale-")

@@ -194,11 +194,9 @@ def run_batch(patterns, out_dir: str, options: Optional[UnmixOptions] = None, re
 
 def _batch_on_cluster(todo, opts: UnmixOptions, residual: bool, prog, finish, doc) -> None:
     """Small rasters as one task each, large ones from here with their tiles as tasks."""
-    from .run.distributed import on_worker, session, worker_count
+    from .run.distributed import first_done, on_worker, session, worker_count
 
     with session(opts.scheduler, prog) as client:
-        from distributed import wait
-
         doc["workers"] = worker_count(client)
         whole = asdict(replace(opts, scheduler=None))  # a worker unmixes its raster in its own process
         small = [r for r in todo if _raster_pixels(r["input"]) <= WHOLE_TASK_PIXELS]
@@ -212,12 +210,7 @@ def _batch_on_cluster(todo, opts: UnmixOptions, residual: bool, prog, finish, do
                 finish(rec, {**unmix_one(rec["input"], rec["output"], tiled, residual, progress=prog.sub(0, 0)),
                              "tiles_on": opts.scheduler})
             while futures:
-                try:
-                    ready = wait(list(futures), timeout=0.2, return_when="FIRST_COMPLETED").done
-                except TimeoutError:
-                    ready = ()
-                prog.check()
-                for fut in ready:
+                for fut in first_done(list(futures), prog):
                     try:
                         result = fut.result()
                     except Exception as exc:  # the task itself failed (its worker lost too often, …)

@@ -10,13 +10,21 @@ workers import the same DiffUnmix package (``PYTHONPATH``) and see the same file
 
 Tiles as tasks (:func:`tile_runner`), as xarray/rioxarray hand rasters to Dask, with a single
 writer: the tile function (the fitted or loaded engine inside it) is broadcast to every worker
-once (``client.scatter(..., broadcast=True)``), never sent per task; each task opens its own GDAL
-handle (:class:`core.io.raster.RasterReader`: handles are neither thread-safe nor picklable),
-reads its window with the usual overlap and returns the tile's output; the client blends the
-tiles in window order (:func:`core.run.tiling.process_tiled`) and is the only writer, with a
-bounded number of tasks in flight, so its memory does not grow with the raster. A worker that
-dies loses only its running tasks, which the scheduler runs again elsewhere; the tile's random
-stream depends on the seed and its position only, so the result is the same.
+once (``client.scatter(..., broadcast=True)``), never sent per task; each task reads its window
+(with the usual overlap) through its worker thread's own GDAL handle (a
+:class:`core.io.raster.RasterReader` kept open between tasks: handles are neither thread-safe
+nor picklable, and opening one costs more than reading a tile) and returns the tile's output;
+the client blends the tiles in window order (:func:`core.run.tiling.process_tiled`) and is the
+only writer, with a bounded number of tasks in flight, so its memory does not grow with the
+raster. A worker that dies loses only its running tasks, which the scheduler runs again
+elsewhere; the tile's random stream depends on the seed and its position only, so the result is
+the same.
+
+Why one writer rather than workers writing tile parts for the client to assemble: a tile's output
+(2P + 1 float32 channels) is about a tenth of its input (200 int16 bands), so sending it back
+costs little next to computing it; the blending stays in one place and one order (the result
+is the in-process one, to round-off); the outputs stay staged and committed together by the client
+(:mod:`core.io.atomic`), with no lock and no shared scratch folder for the parts.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, Optional
@@ -183,13 +192,36 @@ def worker_count(client) -> int:
 
 
 def wait_result(future, progress=None):
-    """``future.result()``, checking ``progress`` for cancellation every 0.2 s meanwhile."""
+    """``future.result()``, checking ``progress`` for cancellation every 0.2 s meanwhile.
+
+    Polls ``future.done()`` (a status read) instead of ``future.result(timeout=…)``: the latter's
+    timeout races with completion in distributed 2025.2 (``UnboundLocalError`` from ``sync``
+    seen under load).
+    """
     prog = ensure(progress)
-    while True:
-        try:
-            return future.result(timeout=_POLL_S)
-        except TimeoutError:
+    delay, checked = 0.001, time.monotonic()
+    while not future.done():
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
+        if time.monotonic() - checked >= _POLL_S:
             prog.check()
+            checked = time.monotonic()
+    return future.result()
+
+
+def first_done(futures, progress=None) -> list:
+    """The futures of ``futures`` that are done, waiting (and checking ``progress``) until one is."""
+    prog = ensure(progress)
+    delay, checked = 0.001, time.monotonic()
+    while True:
+        done = [f for f in futures if f.done()]
+        if done:
+            return done
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
+        if time.monotonic() - checked >= _POLL_S:
+            prog.check()
+            checked = time.monotonic()
 
 
 def _warm_up() -> None:
@@ -210,21 +242,45 @@ def on_worker(fn: Callable, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+#: open readers of this worker thread: (path, bands, mtime, size) -> RasterReader, most recent last
+_THREAD = threading.local()
+#: readers kept open per worker thread (a batch's rasters come one after another)
+READERS_PER_THREAD = 2
+
+
+def _reader(path: str, bands):
+    """This thread's open :class:`core.io.raster.RasterReader` of ``path`` (opened on first use).
+
+    Opening one costs tens of ms on a 200-band file (its metadata: hundreds under load), more than a
+    small tile's read; each worker thread keeps its own, never shared with another thread nor
+    pickled. A file changed since (size or mtime) is opened again.
+    """
+    from ..io.raster import RasterReader
+
+    cache = getattr(_THREAD, "readers", None)
+    if cache is None:
+        cache = _THREAD.readers = collections.OrderedDict()
+    st = os.stat(path)
+    key = (os.path.abspath(path), tuple(bands), st.st_mtime_ns, st.st_size)
+    reader = cache.pop(key, None) or RasterReader(path, bands=list(bands))
+    cache[key] = reader
+    while len(cache) > READERS_PER_THREAD:
+        cache.popitem(last=False)[1].close()
+    return reader
+
+
 def _tile_task(fn, path: str, bands, window, origin: bool):
-    """One tile on a worker: its own GDAL handle, the window read, ``fn`` run on it.
+    """One tile on a worker: the window read through this thread's GDAL handle, ``fn`` run on it.
 
     Returns:
         (valid (h, w) bool, fn's output (channels, h, w) or None, timing record).
     """
     from distributed import get_worker
 
-    from ..io.raster import RasterReader
-
     t0 = time.perf_counter()
     _worker_threads()
     y0, x0, h, w = window
-    with RasterReader(path, bands=bands) as reader:
-        cube, valid = reader.read(x0, y0, w, h)
+    cube, valid = _reader(path, bands).read(x0, y0, w, h)
     t1, c1 = time.perf_counter(), time.thread_time()
     out = None
     if valid.any():
@@ -240,7 +296,7 @@ def tile_runner(client, fn: Callable, path: str, bands, progress=None, origin: b
     Args:
         client: a ``distributed.Client`` (:func:`session`).
         fn: the tile function, picklable (it is broadcast to every worker once).
-        path, bands: the raster and its 0-based bands; each task opens it itself.
+        path, bands: the raster and its 0-based bands; each worker thread opens it itself.
         progress: checked while waiting, so a cancel stops the run within a fraction of a second.
         origin: pass the window's ``(y0, x0)`` to ``fn``.
         in_flight: most tasks submitted and not yet consumed (default
