@@ -237,8 +237,9 @@ def _worker_threads() -> None:
 
 
 def on_worker(fn: Callable, *args, **kwargs):
-    """A task that runs ``fn(*args, **kwargs)`` with the worker's thread count set (see ``_worker_threads``)."""
+    """A task that runs ``fn(*args, **kwargs)`` with the worker's thread count and GDAL cache set."""
     _worker_threads()
+    _limit_gdal_cache()
     return fn(*args, **kwargs)
 
 
@@ -246,6 +247,19 @@ def on_worker(fn: Callable, *args, **kwargs):
 _THREAD = threading.local()
 #: readers kept open per worker thread (a batch's rasters come one after another)
 READERS_PER_THREAD = 2
+
+
+#: GDAL's block cache on a worker (MB), as the CLI sets it for itself: GDAL's default (5 % of RAM)
+#: would let each worker hold over a GB of blocks that a streaming read never revisits
+WORKER_GDAL_CACHE_MB = 256
+
+
+def _limit_gdal_cache() -> None:
+    if "GDAL_CACHEMAX" not in os.environ:
+        from osgeo import gdal
+
+        if gdal.GetCacheMax() > WORKER_GDAL_CACHE_MB << 20:
+            gdal.SetCacheMax(WORKER_GDAL_CACHE_MB << 20)
 
 
 def _reader(path: str, bands):
@@ -259,6 +273,7 @@ def _reader(path: str, bands):
 
     cache = getattr(_THREAD, "readers", None)
     if cache is None:
+        _limit_gdal_cache()
         cache = _THREAD.readers = collections.OrderedDict()
     st = os.stat(path)
     key = (os.path.abspath(path), tuple(bands), st.st_mtime_ns, st.st_size)
