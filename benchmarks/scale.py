@@ -228,7 +228,11 @@ def projections(res) -> dict:
     """The projection from this run's local:1 rate and from the quiet-machine rate (when recorded)."""
     over = res["per_task"]["overhead_ms_per_task"] / 1000
     one = res["apply"]["local:1"]
-    out = {"from_this_run_local1": project(one["valid_pixels"] / max(one["inference_s"], 1e-9), over, gpu_rate())}
+    out = {"from_this_run_local1_wall": project(one["valid_pixels"] / max(one["inference_s"], 1e-9), over, gpu_rate()),
+           "from_this_run_local1_cpu": project(one["valid_pixels"] / max(one["worker_cpu_s"], 1e-9), over, gpu_rate())}
+    out["from_this_run_local1_cpu"]["assumptions"].insert(
+        0, "per-core rate: valid pixels / CPU seconds of the worker thread that ran the tiles (local:1): what a "
+           "core gives when nothing else runs on it")
     q = quiet_cpu_rate()
     if q:
         out["from_quiet_machine_speed_2048"] = project(q, over, gpu_rate())
