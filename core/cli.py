@@ -63,6 +63,12 @@ def _result_extras(p) -> None:
     _quiet(p)
 
 
+def _scheduler(p) -> None:
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the tiles (batch: the rasters) on a Dask cluster: local[:N] (N single-thread worker "
+                        "processes here) or tcp://HOST:PORT (an existing scheduler); default: in this process")
+
+
 def _quiet(p) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress messages (warnings still shown)")
 
@@ -136,6 +142,7 @@ def _add_engine(sub) -> None:
                    help="full: HybridSTU + diffusion engine (default); vca-fcls: classical baseline")
     _device_quality(u)
     _result_extras(u)
+    _scheduler(u)
 
     t = sub.add_parser("train", help="fit the engine to a raster and save the model",
                        description="Fit HybridSTU, the abundance diffusion and the endmember diffusion to a "
@@ -164,6 +171,24 @@ def _add_engine(sub) -> None:
     y.add_argument("--library", default=None, help="library used to name the endmembers")
     _device_quality(y, quality=False)
     _result_extras(y)
+    _scheduler(y)
+
+    b = sub.add_parser("batch", help="unmix many rasters (an archive), resumable",
+                       description="Unmix every raster matching the patterns into OUTDIR/<name>/ (as unmix "
+                                   "writes them) and list each one's status, time and scores in "
+                                   "OUTDIR/batch.json. A raster that fails is recorded and the others go on; "
+                                   "a rerun skips rasters whose outputs are complete.")
+    b.add_argument("inputs", nargs="+", help="rasters or glob patterns (quote them: 'scenes/*.tif')")
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--model", default=None, help="apply this saved model to every raster instead of fitting")
+    b.add_argument("--method", choices=METHODS, default=None, help="as unmix (default full)")
+    b.add_argument("--library", default=None, help="spectral library to name endmembers / guide the engine")
+    b.add_argument("--bands", default=None, help="1-based band subset (as unmix)")
+    b.add_argument("--seed", type=_count, default=0, help="random seed ≥ 0 (default 0)")
+    _endmember_count(b)
+    _device_quality(b)
+    _result_extras(b)
+    _scheduler(b)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,7 +271,7 @@ def _run_unmix(a, method: str, model=None, quality: str = "default", endmembers:
 
     opts = UnmixOptions(endmembers=endmembers, method=method, library=a.library, model=model,
                         device=a.device, seed=a.seed, bands=a.bands, quality=quality,
-                        uncertainty=a.uncertainty)
+                        uncertainty=a.uncertainty, scheduler=a.scheduler)
     opts.validate()
     check_output_dir(a.out)
     with folder_lock(a.out):  # held until the stale optional outputs below are gone (core/run/lock.py)
@@ -283,6 +308,20 @@ def _cmd_apply(a) -> int:
     return _run_unmix(a, "full", model=a.model)
 
 
+def _cmd_batch(a) -> int:
+    from .batch import run_batch
+    from .options import UnmixOptions
+    from .progress import ConsoleProgress
+
+    opts = UnmixOptions(endmembers=a.endmembers, method=a.method or "full", library=a.library, model=a.model,
+                        device=a.device, seed=a.seed, bands=a.bands, quality=a.quality,
+                        uncertainty=a.uncertainty, scheduler=a.scheduler)
+    doc = run_batch(a.inputs, a.out, opts, residual=a.residual, progress=ConsoleProgress(quiet=a.quiet))
+    counts = ", ".join(f"{n} {s}" for s, n in doc["counts"].items())
+    print(f"{len(doc['rasters'])} raster(s): {counts} → {os.path.join(a.out, 'batch.json')}")
+    return 0 if not doc["counts"].get("failed") else 1
+
+
 def _cmd_train(a) -> int:
     from .options import UnmixOptions, require_torch
     from .progress import ConsoleProgress
@@ -302,7 +341,8 @@ def _cmd_train(a) -> int:
 
 
 COMMANDS = {"synth": _cmd_synth, "count": _cmd_count, "extract": _cmd_extract, "fcls": _cmd_fcls,
-            "evaluate": _cmd_evaluate, "unmix": _cmd_unmix, "train": _cmd_train, "apply": _cmd_apply}
+            "evaluate": _cmd_evaluate, "unmix": _cmd_unmix, "train": _cmd_train, "apply": _cmd_apply,
+            "batch": _cmd_batch}
 
 
 def _limit_gdal_cache(megabytes: int = 256) -> None:
@@ -322,7 +362,7 @@ def _limit_gdal_cache(megabytes: int = 256) -> None:
 
 
 #: commands whose --out is a folder (the others write --out as a file)
-_FOLDER_OUTPUTS = ("synth", "unmix", "apply")
+_FOLDER_OUTPUTS = ("synth", "unmix", "apply", "batch")
 
 
 def _missing_folders(args) -> List[str]:

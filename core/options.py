@@ -43,6 +43,7 @@ class UnmixOptions:
     quality: str = "default"
     uncertainty: int = 0
     max_sample: int = 60000  # pixels sampled for estimation (HySime, VCA, fitting)
+    scheduler: Optional[str] = None  # None: in this process; "local:N" or "tcp://HOST:PORT" (core.run.distributed)
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -58,6 +59,12 @@ class UnmixOptions:
                              f"got {self.uncertainty}")
         if self.seed < 0:
             raise UnmixError(f"seed must be ≥ 0, got {self.seed}")
+        if self.scheduler:
+            from .run.distributed import parse_scheduler, require_dask
+
+            self.scheduler = parse_scheduler(self.scheduler)
+            if self.scheduler:
+                require_dask()
         if self.model and self.method != "full":
             raise UnmixError("a saved model runs the full engine: choose the full method or no model")
         if self.device == "cuda" and self.method != "full" and not self.model:

@@ -27,6 +27,7 @@ from ..run.context import RunContext, engine_turn
 from ..run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, window_cubes
 from ..run.outputs import check_outputs, check_solved, finish_outputs, reconstruction_rmse
 from ..run.start import estimate_start, library_names, load_library_for
+from ..run.distributed import maybe_tile_runner
 from ..run.tiling import process_tiled
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .engine import Engine, EngineConfig, RefineConfig, fit_engine, pick_device, seed_everything
@@ -223,6 +224,42 @@ def _uncertainty(engine, cube, valid, n, seed):
     steps = uncertainty_steps(engine)
     draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g, steps_2d=steps) for _ in range(n)])
     return draws.std(axis=0)
+def tile_generator(seed: int, origin) -> torch.Generator:
+    """The random stream of the tile at ``origin`` = (y0, x0): it depends on the seed and the tile's
+    position only, so a tile draws the same noise whichever process computes it, in any order."""
+    key = np.random.SeedSequence([int(seed), int(origin[0]), int(origin[1])]).generate_state(1)[0]
+    return torch.Generator(device="cpu").manual_seed(int(key))
+
+
+class TileFn:
+    """The engine's tile function of :func:`core.run.tiling.process_tiled` (``origin=True``):
+    abundances (P), then the reconstruction RMSE (1) if ``residual``, then the std over
+    ``uncertainty`` draws (P) if > 0. Picklable (the progress stays behind), so a Dask cluster
+    receives it, the engine inside, once per worker."""
+
+    def __init__(self, engine, residual: bool, uncertainty: int, seed: int, progress=None):
+        self.engine, self.residual, self.uncertainty, self.seed = engine, residual, uncertainty, seed
+        self.progress = progress
+
+    def __getstate__(self):
+        return {**self.__dict__, "progress": None}
+
+    def __call__(self, cube, valid, origin):
+        """(channels, h, w) of the window at ``origin`` (y0, x0); cube (B, h, w), valid (h, w)."""
+        engine = self.engine
+        if self.progress is None:  # on a worker: its own thread count (DIFFUNMIX_THREADS)
+            set_threads()
+        A = engine.abundances(cube, valid, generator=tile_generator(self.seed, origin), progress=self.progress)
+        parts = [A]
+        if self.residual:
+            b, h, w = cube.shape
+            pix = np.nan_to_num(cube).reshape(b, -1).T
+            parts.append(reconstruction_rmse(pix, A.reshape(engine.P, -1).T, engine.E).T.reshape(1, h, w))
+        if self.uncertainty:
+            parts.append(_uncertainty(engine, cube, valid, self.uncertainty, self.seed))
+        return np.concatenate(parts, axis=0)
+
+
 def _engine_for(rc: RunContext, reader):
     """The engine of a run: the saved model of ``rc.options.model`` or one fitted to the scene."""
     opts, bands, wl = rc.options, rc.bands, rc.wavelengths_nm
@@ -275,27 +312,16 @@ def _run_full(rc: RunContext):
                 writers.append((RasterWriter(staged.path("unc"), info.width, info.height, P,
                                              band_names=[f"{n} std" for n in engine.names], **geo), ch, ch + P))
                 ch += P
-            E = engine.E
-            tile_check = CancelOnly(prog)  # DDIM steps inside a tile are cancellation points too
-            run_gen = torch.Generator(device="cpu").manual_seed(opts.seed)  # this run's own noise
-
-            def fn(cube, valid):
-                A = engine.abundances(cube, valid, generator=run_gen, progress=tile_check)
-                parts = [A]
-                if rc.wants("res"):
-                    b, h, w = cube.shape
-                    pix = np.nan_to_num(cube).reshape(b, -1).T
-                    parts.append(reconstruction_rmse(pix, A.reshape(P, -1).T, E).T.reshape(1, h, w))
-                if want_unc:
-                    parts.append(_uncertainty(engine, cube, valid, opts.uncertainty, opts.seed))
-                return np.concatenate(parts, axis=0)
+            tile_fn = TileFn(engine, rc.wants("res"), opts.uncertainty if want_unc else 0, opts.seed,
+                             CancelOnly(prog))  # DDIM steps inside a tile are cancellation points too
 
             # a GPU is fed larger tiles: per-call overhead, not arithmetic, bounds it at 128 px
             tile = engine.cfg.tile if engine.device.type != "cuda" else max(engine.cfg.tile, 512)
             overlap = max(engine.cfg.overlap, 4)
             margin = min(int(engine.hybrid.receptive_field), (overlap - 1) // 2)
-            stats = process_tiled(reader, fn, ch, writers, tile=tile, overlap=overlap, progress=prog.sub(85, 98),
-                                  margin=margin)
+            with maybe_tile_runner(opts.scheduler, tile_fn, rc.input_path, rc.bands, prog, origin=True) as tiles:
+                stats = process_tiled(reader, tile_fn, ch, writers, tile=tile, overlap=overlap,
+                                      progress=prog.sub(85, 98), margin=margin, origin=True, tiles=tiles)
             for w, _, _ in writers:
                 w.close()
             fit.timings["inference_s"] = time.perf_counter() - t1
@@ -310,7 +336,8 @@ def _run_full(rc: RunContext):
                                        "uncertainty": ({"draws": opts.uncertainty,
                                                         "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
                                                        if want_unc else None),
-                                       "engine_config": engine.cfg.to_dict()})
+                                       "engine_config": engine.cfg.to_dict(),
+                                       "distributed": stats.get("distributed")})
         staged.commit(prog)
     except BaseException:
         for w, _, _ in writers:

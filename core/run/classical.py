@@ -5,12 +5,48 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ..classical.fcls import fcls
 from ..io.raster import RasterReader, RasterWriter
 from .context import RunContext
 from .inputs import stream_pixels
 from .outputs import UnmixResult, check_solved, finish_outputs, reconstruction_rmse
 from .start import estimate_start
+from .tiling import process_tiled
+
+#: window size of the FCLS tasks on a cluster (about the in-process windows of 2¹⁸ pixels)
+TASK_TILE = 512
+
+
+class FclsTile:
+    """The FCLS tile function on a cluster (picklable): (P + 1, h, w) of abundances and the
+    reconstruction RMSE of each valid pixel (0 elsewhere) for endmembers ``E`` (P, B)."""
+
+    def __init__(self, E: np.ndarray):
+        self.E = E
+
+    def __call__(self, cube: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        pix = cube[:, valid].T
+        A = fcls(pix, self.E)
+        out = np.zeros((self.E.shape[0] + 1,) + valid.shape, np.float32)
+        out[:-1, valid] = A.T
+        out[-1, valid] = reconstruction_rmse(pix, A, self.E)[:, 0]
+        return out
+
+
+def _fcls_on_cluster(ctx: RunContext, reader, E, writers, progress) -> dict:
+    """FCLS window by window as tasks on ``ctx.options.scheduler``'s cluster; the sums
+    :func:`core.run.inputs.stream_pixels` returns, and the cluster's record."""
+    from .distributed import maybe_tile_runner
+
+    P = E.shape[0]
+    fn = FclsTile(E)
+    outs = [(wr, i * P, i * P + wr.count) for i, wr in enumerate(writers)]  # A: 0..P, res: P
+    with maybe_tile_runner(ctx.options.scheduler, fn, ctx.input_path, ctx.bands, progress) as tiles:
+        st = process_tiled(reader, fn, P + 1, outs, tile=TASK_TILE, overlap=0, progress=progress, tiles=tiles)
+    return {"sum": st["channel_sums"][P], "summed": st["valid_pixels"], "count": st["valid_pixels"],
+            "unsolved": st["unsolved"], "distributed": st.get("distributed")}
 
 
 def run_classical(ctx: RunContext) -> UnmixResult:
@@ -37,7 +73,10 @@ def run_classical(ctx: RunContext) -> UnmixResult:
                 return [A, reconstruction_rmse(pix, A, E)]
 
             try:
-                stats = stream_pixels(reader, writers, per_pixel, prog.sub(15, 95))
+                if opts.scheduler:
+                    stats = _fcls_on_cluster(ctx, reader, E, writers, prog.sub(15, 95))
+                else:
+                    stats = stream_pixels(reader, writers, per_pixel, prog.sub(15, 95))
             except BaseException:
                 for wr in writers:
                     wr.abort()
@@ -48,7 +87,8 @@ def run_classical(ctx: RunContext) -> UnmixResult:
         mean_rmse = stats["sum"] / stats["summed"] if stats["summed"] else None  # None: none was finite
         result = finish_outputs(ctx, staged, E, st.names, st.lib_match, st.angles, st.p, st.p_est, timings,
                                 extra={"valid_pixels": stats["count"], "mean_reconstruction_rmse": mean_rmse,
-                                       **check_solved(stats["count"], stats["unsolved"], ctx.input_path, prog)})
+                                       **check_solved(stats["count"], stats["unsolved"], ctx.input_path, prog),
+                                       "distributed": stats.get("distributed")})
         staged.commit(prog)
     except BaseException:
         staged.abort()

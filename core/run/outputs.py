@@ -115,10 +115,16 @@ def finite_json(obj):
     return obj
 
 
+#: pixels per float64 block of :func:`reconstruction_rmse` (bounds its temporaries: 7 MB at 224 bands)
+RMSE_BLOCK = 4096
+
+
 def reconstruction_rmse(Y: np.ndarray, A: np.ndarray, E: np.ndarray) -> np.ndarray:
     """Per-pixel RMSE of the linear mixing model, ``‖y − Eᵀa‖ / √B``.
 
-    Uses ``‖y − Eᵀa‖² = ‖y‖² − 2a·Ey + aᵀGa`` so no (N, B) temporary is made.
+    Uses ``‖y − Eᵀa‖² = ‖y‖² − 2a·Ey + aᵀGa`` in float64, in blocks of :data:`RMSE_BLOCK` pixels
+    (float32 cancels: the error of a well-explained pixel would be round-off that changes with the
+    BLAS thread count, so a run on a cluster would not give the in-process values).
 
     Args:
         Y: pixels (N, B); A: abundances (N, P); E: endmembers (P, B).
@@ -126,12 +132,15 @@ def reconstruction_rmse(Y: np.ndarray, A: np.ndarray, E: np.ndarray) -> np.ndarr
     Returns:
         (N, 1) float32.
     """
-    E32 = np.asarray(E, np.float32)
-    Y = np.asarray(Y, np.float32)
-    A = np.asarray(A, np.float32)
-    sq = (np.einsum("nb,nb->n", Y, Y) - 2 * np.einsum("np,np->n", A, Y @ E32.T)
-          + np.einsum("np,pq,nq->n", A, E32 @ E32.T, A))
-    return np.sqrt(np.maximum(sq, 0) / Y.shape[1])[:, None]
+    E64 = np.asarray(E, np.float64)
+    G = E64 @ E64.T
+    out = np.empty((Y.shape[0], 1), np.float32)
+    for i in range(0, Y.shape[0], RMSE_BLOCK):
+        y = np.asarray(Y[i:i + RMSE_BLOCK], np.float64)
+        a = np.asarray(A[i:i + RMSE_BLOCK], np.float64)
+        sq = np.einsum("nb,nb->n", y, y) - 2 * np.einsum("np,np->n", a, y @ E64.T) + np.einsum("np,pq,nq->n", a, G, a)
+        out[i:i + RMSE_BLOCK, 0] = np.sqrt(np.maximum(sq, 0) / Y.shape[1])
+    return out
 
 
 def finish_outputs(ctx, staged: StagedOutputs, E, names, lib_match, angles, p: int, p_est: Optional[int],

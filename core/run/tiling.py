@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -62,7 +62,6 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[in
     (balanced lengths, :func:`balanced_tile`; starts from :func:`tile_starts`)."""
     th, tw = balanced_tile(height, tile, overlap), balanced_tile(width, tile, overlap)
     return [(y, x, th, tw) for y in tile_starts(height, th, overlap) for x in tile_starts(width, tw, overlap)]
-    return [(y, x, th, tw) for y in tile_starts(height, tile, overlap) for x in tile_starts(width, tile, overlap)]
 
 
 def _ramp(n: int, overlap: int, low: bool, high: bool, margin: int = 0) -> np.ndarray:
@@ -203,9 +202,9 @@ class _Worker:
         self._thread.join()
 
 
-def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], channels: int,
+def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
                   writers: Sequence[tuple], tile: int = 128, overlap: int = 16, progress=None,
-                  margin: int = 0) -> dict:
+                  margin: int = 0, origin: bool = False, tiles: Optional[Callable] = None) -> dict:
     """Apply ``fn`` tile by tile over a raster and stream the blended result to writers.
 
     Args:
@@ -220,16 +219,24 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
         margin: pixels at internal tile edges given (almost) no weight: the
             receptive-field radius of ``fn``.
         progress: progress protocol; checked before every window.
+        origin: call ``fn(cube, valid, (y0, x0))`` with the window's position (a per-tile
+            random stream that depends on the position only, whoever computes the tile).
+        tiles: who computes the windows: ``tiles(windows)`` with ``windows`` the
+            ``(y0, x0, h, w)`` of :func:`tile_grid` yields ``(valid (h, w) bool, fn's output or
+            None)`` for each, in that order (:func:`core.run.distributed.tile_runner`: tasks on
+            a Dask cluster). None: this process reads and computes them (:func:`local_tiles`).
 
     The reader and the writers are used from background threads while this
     runs (one thread each, never two at once); they are idle again when it
-    returns or raises.
+    returns or raises. The blending happens here, in window order, whoever
+    computed the windows, so the result does not depend on it.
 
     Returns:
-        ``{"tiles": n_windows_processed, "valid_pixels": n, "unsolved": m}``: ``n`` pixels written
-        with finite values in the first writer's channels (the abundances), ``m`` valid input pixels
-        whose values there were not finite (e.g. inputs near the float32 limit), written as nodata
-        in every output like invalid pixels.
+        ``{"tiles": n_windows_processed, "valid_pixels": n, "unsolved": m, "channel_sums": s}``:
+        ``n`` pixels written with finite values in the first writer's channels (the abundances),
+        ``m`` valid input pixels whose values there were not finite (e.g. inputs near the float32
+        limit), written as nodata in every output like invalid pixels, ``s`` the (channels,) sums
+        over the ``n`` pixels; and ``"distributed"``: the ``stats`` attribute of ``tiles`` if it has one.
     """
     prog = ensure(progress)
     W, H = reader.info.width, reader.info.height
@@ -242,6 +249,7 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
     wsum = np.zeros((0, W), np.float64)
     vmask = np.zeros((0, W), bool)
     done, n_valid, n_unsolved = 0, 0, 0
+    sums = np.zeros(channels, np.float64)
 
     def grow(to_row: int):
         nonlocal acc, wsum, vmask
@@ -252,7 +260,7 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
             vmask = np.concatenate([vmask, np.zeros((extra, W), bool)], axis=0)
 
     def flush(to_row: int):
-        nonlocal acc, wsum, vmask, buf_y0, n_valid, n_unsolved
+        nonlocal acc, wsum, vmask, buf_y0, n_valid, n_unsolved, sums
         n = to_row - buf_y0
         if n <= 0:
             return
@@ -260,6 +268,7 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
             out = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
             first = out[writers[0][1]:writers[0][2]] if writers else out  # the abundances
             ok = vmask[:n] & np.isfinite(first.astype(np.float32)).all(axis=0)
+            sums += out[:, ok].astype(np.float32).sum(axis=1, dtype=np.float64)
         out[:, ~ok] = np.nan
         n_valid += int(ok.sum())
         n_unsolved += int(vmask[:n].sum()) - int(ok.sum())
@@ -272,29 +281,23 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
         for wr, a, b in writers:
             wr.write(out[a:b], 0, y0)
 
-    def read_all():
-        for y0 in ys:
-            for x0 in xs:
-                yield reader.read(x0, y0, tw, th)
-
-    window_bytes = 4 * max(1, len(getattr(reader, "bands", ()))) * th * tw  # float32 cube
-    prefetch = _Worker(read_all, max(1, min(8, PREFETCH_BYTES // window_bytes)), True, "diffunmix-read")
+    windows = [(y0, x0, th, tw) for y0 in ys for x0 in xs]
+    results = (tiles or local_tiles(reader, fn, origin))(windows)
     writer = _Worker(write, 2, False, "diffunmix-write")
     try:
         for iy, y0 in enumerate(ys):
             grow(y0 + th)
             for ix, x0 in enumerate(xs):
                 prog.check()
-                cube, valid = prefetch.get()
+                valid, out = next(results)
                 r0 = y0 - buf_y0
                 vmask[r0:r0 + th, x0:x0 + tw] |= valid
-                if valid.any():
-                    out = np.asarray(fn(cube, valid), np.float64)
+                if out is not None:
                     wgt = blend_window(th, tw, overlap, iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1,
                                        margin)
-                    acc[:, r0:r0 + th, x0:x0 + tw] += out * wgt
+                    acc[:, r0:r0 + th, x0:x0 + tw] += np.asarray(out, np.float64) * wgt
                     wsum[r0:r0 + th, x0:x0 + tw] += wgt
-                del cube, valid
+                del valid, out
                 done += 1
                 prog.set_progress(100.0 * done / n_total)
             next_y = ys[iy + 1] if iy + 1 < len(ys) else H
@@ -304,5 +307,36 @@ def process_tiled(reader, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], ch
         writer.stop()
         raise
     finally:
-        prefetch.stop()
-    return {"tiles": done, "valid_pixels": n_valid, "unsolved": n_unsolved}
+        results.close()
+    stats = {"tiles": done, "valid_pixels": n_valid, "unsolved": n_unsolved, "channel_sums": sums.tolist()}
+    if getattr(tiles, "stats", None) is not None:
+        stats["distributed"] = tiles.stats
+    return stats
+
+
+def local_tiles(reader, fn: Callable[..., np.ndarray], origin: bool = False):
+    """The windows computed in this process: ``fn`` on each window read from ``reader``, read
+    ahead by a background thread (up to :data:`PREFETCH_BYTES`); see :func:`process_tiled`."""
+
+    def run(windows) -> Iterator[tuple]:
+        def read_all():
+            for y0, x0, h, w in windows:
+                yield reader.read(x0, y0, w, h)
+
+        h, w = (windows[0][2], windows[0][3]) if windows else (1, 1)
+        window_bytes = 4 * max(1, len(getattr(reader, "bands", ()))) * h * w  # float32 cube
+        prefetch = _Worker(read_all, max(1, min(8, PREFETCH_BYTES // window_bytes)), True, "diffunmix-read")
+        try:
+            for y0, x0, _, _ in windows:
+                cube, valid = prefetch.get()
+                if not valid.any():
+                    yield valid, None
+                elif origin:
+                    yield valid, fn(cube, valid, (y0, x0))
+                else:
+                    yield valid, fn(cube, valid)
+                del cube
+        finally:
+            prefetch.stop()
+
+    return run

@@ -50,6 +50,7 @@ class ApplyAlgorithm(DiffUnmixAlgorithm):
         self.add_device()
         self.add_seed()
         self.add_rgb()
+        self.add_scheduler()
         self.add_unmix_outputs()
         self.addOutput(QgsProcessingOutputNumber("ENDMEMBER_COUNT", self.label("ENDMEMBER_COUNT")))
         self.addOutput(QgsProcessingOutputString("ENDMEMBER_NAMES", self.label("ENDMEMBER_NAMES")))

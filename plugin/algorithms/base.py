@@ -165,6 +165,14 @@ COMMON_HELP = {
         QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Report"),
         QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Optional JSON report: parameters, timings and diagnostics."),
     ),
+    "SCHEDULER": (
+        QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Dask scheduler"),
+        QT_TRANSLATE_NOOP(
+            "DiffUnmixAlgorithm",
+            "Optional: run the tiles on a Dask cluster. 'local' or 'local:N' starts N worker processes on this "
+            "computer; 'tcp://HOST:PORT' uses an existing Dask scheduler (its workers must see the same files). "
+            "Empty: everything runs in QGIS. Needs the dask and distributed Python packages."),
+    ),
     "ENDMEMBER_COUNT": (QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Number of endmembers"), ""),
     "ENDMEMBER_NAMES": (QT_TRANSLATE_NOOP("DiffUnmixAlgorithm", "Endmember names (comma-separated)"), ""),
 }
@@ -304,6 +312,11 @@ class DiffUnmixAlgorithm(QgsProcessingAlgorithm):
             name, self.label(name), behavior=QgsProcessingParameterFile.File, optional=optional,
             fileFilter=tr_common(QT_TRANSLATE_NOOP("DiffUnmixAlgorithm",
                                                    "Spectral libraries (*.csv *.sli *.hdr);;All files (*.*)"))))
+
+    def add_scheduler(self) -> None:
+        """SCHEDULER (advanced): a Dask scheduler address; checked by the engine when the run starts
+        (where a missing Dask is reported with how to install it)."""
+        self.add(QgsProcessingParameterString("SCHEDULER", self.label("SCHEDULER"), optional=True), advanced=True)
 
     def add_rgb(self) -> None:
         self.add(QgsProcessingParameterString("RGB_ENDMEMBERS", self.label("RGB_ENDMEMBERS"), optional=True),

@@ -119,6 +119,7 @@ class UnmixAlgorithm(DiffUnmixAlgorithm):
         self.add_device()
         self.add_seed()
         self.add_rgb()
+        self.add_scheduler()
         self.add_unmix_outputs()
         self.addOutput(QgsProcessingOutputNumber(self.ENDMEMBER_COUNT, self.label(self.ENDMEMBER_COUNT)))
         self.addOutput(QgsProcessingOutputString(self.ENDMEMBER_NAMES, self.label(self.ENDMEMBER_NAMES)))
@@ -168,6 +169,7 @@ def run_unmix(alg: DiffUnmixAlgorithm, options, parameters, context, feedback, u
     report = alg.file_output(parameters, "OUTPUT_REPORT", context)
     if uncertainty:
         options.uncertainty = alg.parameterAsInt(parameters, "UNCERTAINTY_SAMPLES", context)
+    options.scheduler = alg.text(parameters, "SCHEDULER", context)
     result = alg.run_core(unmix, alg.files["INPUT"], abundances, endmembers, options=options, plot_path=plot,
                           report_path=report, residual_path=residual, progress=FeedbackProgress(feedback),
                           uncertainty_path=uncertainty)

@@ -114,4 +114,6 @@ def test_cli_choices_come_from_core_options():
         ("train", "stage"): ("all",) + options.STAGES, ("train", "device"): options.DEVICES,
         ("train", "quality"): options.QUALITIES,
         ("apply", "device"): options.DEVICES,
+        ("batch", "method"): options.METHODS, ("batch", "device"): options.DEVICES,
+        ("batch", "quality"): options.QUALITIES,
     }
