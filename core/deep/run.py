@@ -59,6 +59,7 @@ class SceneFit:
     mixing: str = "linear"
     scale_ratio: Optional[float] = None
     model_excess: Optional[float] = None
+    start_check: Optional[dict] = None
     timings: dict = field(default_factory=dict)
 
 
@@ -165,7 +166,8 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
                         supervised=supervised, mixing=mixing,
-                        scale_std=0.0 if robust is None else robust["scale_std"], stages=stages)
+                        scale_std=0.0 if robust is None else robust["scale_std"], stages=stages,
+                        scene=first_pixels(cubes, 40000))
     if supervised is None:  # with a reference, the supervised gate is the better judge
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
@@ -180,10 +182,51 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                    validation=getattr(engine, "validation", None), mixing=engine.mixing,
                    scale_ratio=None if robust is None else robust["scale_ratio"],
                    model_excess=None if robust is None else robust["model_excess"],
+                   start_check=None if robust is None else robust.get("start_check"),
                    timings={"estimation_s": t_est, "fitting_s": t_fit,
                             "calibration_s": time.perf_counter() - t0 - t_est - t_fit})
     prog.set_progress(85)
     return engine, fit
+
+
+def stage_report(engine: Engine, fit: SceneFit) -> list:
+    """Each choice the engine made on this scene, its measured risk and whether it ran (report.json).
+
+    Risks: the start check's reconstruction residual in noise units
+    (:func:`core.deep.robust.start_check`), the scene SURE of the abundances
+    (:func:`core.deep.engine.scene_validate`, linear model) or else the
+    self-validation MSE on held-out synthetic patches; a stage runs only if it
+    beats the one before it by the gate's margin.
+    """
+    v = engine.validation or {}
+    sure = v.get("scene_sure")
+    judge = "scene SURE (abundance MSE)" if sure else "synthetic self-validation (abundance MSE)"
+    risk = sure or {"prior": v.get("fcls"), "hybrid": v.get("hybrid"), "refined": v.get("refined")}
+    out = []
+    if fit.start_check:
+        out.append({"stage": "robust start", "ran": fit.start_check["chosen"] != "plain VCA",
+                    "judge": "reconstruction residual / noise on pixels the fit did not use",
+                    "risk": fit.start_check["fit_ratio"], "margin": fit.start_check["margin"],
+                    "chosen": fit.start_check["chosen"]})
+    if fit.model_excess is not None:
+        out.append({"stage": "representative endmembers (within-material variability)",
+                    "ran": fit.start_check is None, "judge": "energy outside the P-subspace / noise",
+                    "risk": fit.model_excess})
+    if fit.scale_ratio is not None:
+        out.append({"stage": "scaled mixing model", "ran": engine.mixing != "linear",
+                    "judge": "spread of the abundance sums / noise's", "risk": fit.scale_ratio})
+    rc = engine.refine_cfg
+    out.append({"stage": "least-squares prior", "ran": True, "judge": judge, "risk": risk.get("prior")})
+    out.append({"stage": "hybridstu", "ran": "hybridstu" in engine.trained and float(engine.hybrid.correction) > 0,
+                "judge": judge, "risk": risk.get("hybrid"), "margin": (sure or {}).get("margin", 0.0)})
+    out.append({"stage": "abundance-diffusion", "ran": rc.steps_2d > 0, "judge": judge, "risk": risk.get("refined"),
+                "margin": (sure or {}).get("margin", 0.0), "draws": rc.draws, "ddim_steps": rc.steps_2d,
+                "start_step": rc.start_2d})
+    out.append({"stage": "endmember calibration", "ran": bool(rc.calibrate and engine.mixing == "linear"),
+                "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
+    out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
+                "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
+    return out
 
 
 def engine_from_checkpoint(path: str, n_bands: int, wl, device, bands=None) -> Engine:
@@ -218,11 +261,23 @@ def uncertainty_steps(engine) -> int:
     return engine.refine_cfg.steps_2d if engine.refine_cfg.steps_2d > 0 else RefineConfig().steps_2d
 
 
-def _uncertainty(engine, cube, valid, n, seed):
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    steps = uncertainty_steps(engine)
-    draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g, steps_2d=steps) for _ in range(n)])
-    return draws.std(axis=0)
+def tile_generator(seed: int, cube: np.ndarray) -> torch.Generator:
+    """A random stream of its own for each tile: seeded by the run's seed and the tile's content
+    (CRC-32 of its bytes), so tiles never share noise, and a tile gets the same draws whatever
+    order or worker processes it."""
+    import zlib
+
+    return torch.Generator(device="cpu").manual_seed(
+        int(np.random.SeedSequence([int(seed), zlib.crc32(np.ascontiguousarray(cube).tobytes())]).generate_state(1)[0]))
+
+
+def _posterior(engine, cube, valid, n, seed, progress=None):
+    """(mean (P, h, w), std (P, h, w)) of ``n`` posterior draws of one tile (its own random stream)."""
+    d = engine.posterior_draws(cube, valid, n, generator=tile_generator(seed, cube), progress=progress,
+                               steps_2d=uncertainty_steps(engine))
+    return d.mean(axis=0), d.std(axis=0)
+
+
 def _engine_for(rc: RunContext, reader):
     """The engine of a run: the saved model of ``rc.options.model`` or one fitted to the scene."""
     opts, bands, wl = rc.options, rc.bands, rc.wavelengths_nm
@@ -277,17 +332,21 @@ def _run_full(rc: RunContext):
                 ch += P
             E = engine.E
             tile_check = CancelOnly(prog)  # DDIM steps inside a tile are cancellation points too
-            run_gen = torch.Generator(device="cpu").manual_seed(opts.seed)  # this run's own noise
 
             def fn(cube, valid):
-                A = engine.abundances(cube, valid, generator=run_gen, progress=tile_check)
+                if want_unc:  # K posterior draws: their mean is the estimate where the sampler runs
+                    A_mean, A_std = _posterior(engine, cube, valid, opts.uncertainty, opts.seed, tile_check)
+                    A = A_mean if engine.refine_cfg.steps_2d > 0 else engine.abundances(cube, valid)
+                else:
+                    A = engine.abundances(cube, valid, generator=tile_generator(opts.seed, cube),
+                                          progress=tile_check)
                 parts = [A]
                 if rc.wants("res"):
                     b, h, w = cube.shape
                     pix = np.nan_to_num(cube).reshape(b, -1).T
                     parts.append(reconstruction_rmse(pix, A.reshape(P, -1).T, E).T.reshape(1, h, w))
                 if want_unc:
-                    parts.append(_uncertainty(engine, cube, valid, opts.uncertainty, opts.seed))
+                    parts.append(A_std)
                 return np.concatenate(parts, axis=0)
 
             # a GPU is fed larger tiles: per-call overhead, not arithmetic, bounds it at 128 px
@@ -306,8 +365,11 @@ def _run_full(rc: RunContext):
                                        "mixing_model": engine.mixing, "scale_ratio": fit.scale_ratio,
                                        "model_excess": fit.model_excess,
                                        "self_validation": fit.validation,
+                                       "stages": stage_report(engine, fit),
                                        "uncertainty": ({"draws": opts.uncertainty,
-                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
+                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0,
+                                                        "what": "std of posterior draws (DDIM + likelihood "
+                                                                "guidance), one random stream per tile"}
                                                        if want_unc else None),
                                        "engine_config": engine.cfg.to_dict()})
         staged.commit(prog)
