@@ -143,6 +143,9 @@ class RefineConfig(ConfigMixin):
     start_2d: int = 60  # diffusion step the sampler starts from (of num_steps); set from the noise at fit time
     dc_weight: float = 0.5  # weight of the likelihood guidance (0 = none: simplex projection only)
     draws: int = 1  # posterior draws per tile (η = 1) whose mean is the estimate; 1 = one deterministic pass
+    # the likelihood's noise std = HySime's × this (≥ 1): the scene's misfit of the prior beyond noise (model
+    # error, e.g. endmember variability), measured at fit time (model_misfit)
+    likelihood_scale: float = 1.0
     steps_1d: int = 0  # ResUNet1D DDIM steps; 0 = off (docs/EXPERIMENTS.md)
     start_1d: int = 40
     alternations: int = 1  # extra A/E alternations after the first endmember estimate
@@ -291,14 +294,17 @@ class Engine:
 
             a = (w s² EΣ⁻¹Eᵀ + 4/r_t² I)⁻¹ (w s EΣ⁻¹y + 4ā/r_t²)
 
-        then projected on the simplex (Duchi et al. 2008). This replaces DPS's
+        then projected on the simplex (Duchi et al. 2008). Σ is HySime's noise
+        times ``refine.likelihood_scale`` (:func:`model_misfit`): where the prior
+        misfits the scene by more than noise, the likelihood is that much weaker.
+        This replaces DPS's
         gradient step ``x ← x − ζ∇‖y − A(x̂0)‖²`` (Chung et al. ICLR 2023,
         algorithm 1) by its exact minimiser for a linear forward model, without
         back-propagating through the network. ``w`` (the guidance weight)
         tempers the likelihood for model error (endmember variability).
         """
         Et = torch.as_tensor(E / self.scale, dtype=torch.float64, device=self.device)  # (P, B)
-        sig = self.hybrid.noise.to(torch.float64)
+        sig = self.hybrid.noise.to(torch.float64) * max(1.0, float(self.refine_cfg.likelihood_scale))
         sig = torch.clamp(sig, min=max(float(sig.max()) * 1e-3, 1e-6)) if float(sig.max()) > 0 else \
             torch.full_like(sig, 1e-3)
         Ew = Et / sig[None, :] ** 2  # EΣ⁻¹ (P, B)
@@ -438,6 +444,27 @@ class Engine:
         return np.clip((x0[:, 0].double().cpu().numpy() + 1.0) * m, 0, None)
 
 
+@torch.no_grad()
+def model_misfit(eng: "Engine", cubes) -> float:
+    """How far the least-squares prior misfits the scene beyond noise: ``√(mean ‖y − ŷ‖² / Σσ²)``
+    (at least 1), ŷ the prior's abundances mixed back (each pixel rescaled by least squares
+    in the scaled model), on windows ``[(cube, valid), ...]`` of the scene (data units)."""
+    sig2 = float(torch.sum(eng.hybrid.noise.double() ** 2))
+    if sig2 <= 0 or not cubes:
+        return 1.0
+    E = eng.hybrid.E.double()
+    tot, n = 0.0, 0
+    for cube, valid in cubes:
+        y = eng._prepare(cube, valid).double()
+        rec = torch.einsum("pb,nphw->nbhw", E, eng.hybrid.prior(y.float()).double())
+        if eng.mixing != "linear":
+            rec = rec * ((rec * y).sum(1, keepdim=True) / rec.pow(2).sum(1, keepdim=True).clamp_min(1e-30))
+        m = torch.as_tensor(np.asarray(valid, bool), device=y.device)
+        r = ((y - rec) ** 2).sum(1)[0][m]
+        tot, n = tot + float(r.sum()), n + int(m.sum())
+    return float(max(1.0, (tot / max(n, 1) / sig2) ** 0.5))
+
+
 #: bounds of the sampler's start step (of 1000)
 START_STEP_RANGE = (10, 400)
 
@@ -552,6 +579,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
                    batches=batches)
         eng.refine_cfg.steps_2d = preset.steps_2d  # (re)fitted: the gate decides afresh
         eng.refine_cfg.start_2d = data_start_step(eng.schedule, E_n, noise_sigma / scale)
+        if scene:
+            eng.refine_cfg.likelihood_scale = model_misfit(eng, scene)
     if "endmember-diffusion" in stages and fc.unet1d_iters > 0:
         eng.refine_cfg.steps_1d = preset.steps_1d
     # a stage counts as fitted only if it trained (the fast and default presets skip the endmember diffusion)
