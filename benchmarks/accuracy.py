@@ -1,24 +1,29 @@
-"""Accuracy benchmark: scenes × methods → aRMSE, mean SAD, reconstruction PSNR, seconds.
+"""Accuracy benchmark: scenes × methods → aRMSE (per-pixel and pooled), mean SAD, PSNR, seconds.
 
 Scenes: a fixed synthetic suite generated with core/synth.py from the shared
 USGS splib07 library (three spatial families, P = 3…6, SNR 20/30/40 dB, one
 with illumination variability, one 256×256, two with within-material spectral
-variability) plus the real Samson scene.
-Methods: VCA+FCLS; FCLS with the true endmembers (oracle, synthetic only);
-the engine's noise-robust endmembers with its denoised least-squares prior
-(core/robust.py, no network); HybridSTU and HybridSTU + 2D diffusion, both
-forced on (the ablation: what each learned stage does to this scene); the
-full engine as ``unmix`` ships it (its two gates decide which stages run:
-self-validation on synthetic patches, then SURE on the scene itself,
-core.deep.engine.scene_validate); then, as in quality best, LS endmember
-calibration from the refined abundances, and that plus the 1D endmember
-diffusion. On Samson, whose reference uses max-normalised endmembers, the
-full engine is also scored in that convention (see to_max_convention). One
-engine fit per scene; the ablation evaluates its stages. Prints a table,
-writes benchmarks/results/accuracy.json (after every scene; --resume skips
-the scenes already there).
+variability) plus two real scenes: Samson (P = 3) and MUUFL Gulfport (P = 5,
+64 bands; its reference is continuous and of unstated provenance, a weak one).
 
-Usage: .venv/bin/python benchmarks/accuracy.py [--quality default] [--scenes s1,s2] [--resume]
+Metrics, endmembers matched to the reference by SAD (Hungarian), abundances as
+estimated (sum to one, no rescaling): ``armse`` the mean over pixels of the
+per-pixel RMSE across endmembers (core.classical.metrics.armse);
+``armse_pooled`` the square root of the mean over all pixels and endmembers of
+the squared error (HySUPP's definition; it reads higher); ``sad_rad`` the
+mean spectral angle.
+
+Columns (the ablation; each adds one stage, forced on whatever the gates
+decide): VCA+FCLS; FCLS with the true endmembers (oracle, synthetic only);
+robust start + prior (the engine's start and its denoised least-squares prior,
+no network); + HybridSTU; + 2D diffusion; + endmember stage (least-squares
+endmember calibration from those abundances, and the 1D endmember diffusion
+where the quality fits it); full = the engine as ``unmix`` ships it (its gates
+decide which stages run). One engine fit per scene. Prints a table, writes
+benchmarks/results/accuracy.json (after every scene; --resume skips the
+scenes already there).
+
+Usage: .venv/bin/python benchmarks/accuracy.py [--quality default] [--scenes s1,s2] [--resume] [--out F]
 (DIFFUNMIX_THREADS=1 lets two runs share a 2-core machine efficiently.)
 """
 
@@ -36,7 +41,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
+# the shared data folder beside the checkout (DIFFUNMIX_DATA overrides it, e.g. from a git worktree)
+DATA = os.environ.get("DIFFUNMIX_DATA") or os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
 SPLIB = os.path.join(DATA, "spectral_libraries", "usgs_splib07_aviris95_envi", "s07_AV95_envi.hdr")
 
 from core.classical.metrics import armse, match_endmembers, psnr, sad  # noqa: E402
@@ -57,44 +63,53 @@ SUITE = {
 }
 
 
-CAL = "+ LS endmember calibration"  # quality best
-CAL_1D = "+ LS calibration + 1D diffusion"
+#: the ablation's columns, in order: each adds one stage to the one before (forced on, whatever the
+#: gates decide), then the engine as ``unmix`` ships it
+VCA, ORACLE = "VCA+FCLS", "oracle FCLS"
+PRIOR, HYB, DIFF2D, ESTAGE, FULL = ("robust start + prior", "+ HybridSTU", "+ 2D diffusion",
+                                    "+ endmember stage", "full")
+METHODS = [VCA, ORACLE, PRIOR, HYB, DIFF2D, ESTAGE, FULL]
+REAL = ("samson", "muufl")
+UNC_DRAWS = 8  # posterior draws for the uncertainty calibration
 
 
-def scores(A_ref, E_ref, A_est, E_est, Y, angle_only=False):
-    """aRMSE and mean SAD after Hungarian matching on SAD; reconstruction PSNR."""
+def armse_pooled(A_ref: np.ndarray, A_est: np.ndarray) -> float:
+    """Pooled aRMSE (HySUPP's definition): ``sqrt(mean over all pixels and endmembers of (a − â)²)``.
+
+    Args:
+        A_ref, A_est: (P, H, W) (or (P, N)), endmembers already matched.
+    """
+    d = np.asarray(A_ref, np.float64).reshape(A_ref.shape[0], -1) - np.asarray(A_est, np.float64).reshape(
+        A_ref.shape[0], -1)
+    return float(np.sqrt(np.nanmean(d ** 2)))
+
+
+def scores(A_ref, E_ref, A_est, E_est, Y):
+    """Per-pixel aRMSE (``armse``: mean over pixels of the RMSE across endmembers, core.classical.metrics),
+    pooled aRMSE (``armse_pooled``) and mean SAD (``sad_rad``), all after Hungarian matching on SAD;
+    reconstruction PSNR. Abundances as estimated (sum-to-one), no rescaling."""
     perm = match_endmembers(E_ref, E_est)
     P = A_ref.shape[0]
     a = armse(A_ref.reshape(P, -1).T, A_est[perm].reshape(P, -1).T)
     s = float(np.mean(sad(E_ref, E_est[perm])))
     rec = np.einsum("pb,phw->bhw", E_est, A_est)
-    return {"armse": float(a), "sad_rad": s, "psnr_db": float(psnr(Y, rec))}
+    return {"armse": float(a), "armse_pooled": armse_pooled(A_ref, A_est[perm]), "sad_rad": s,
+            "psnr_db": float(psnr(Y, rec))}
 
 
-REF_CONV = "full engine, reference's endmember scale"
+def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
+    """Every column of :data:`METHODS` on one scene (one engine fit; the ablation evaluates its stages)."""
+    import torch
 
-
-def to_max_convention(A, E):
-    """Scaled-model abundances re-expressed for endmembers normalised to a maximum of 1.
-
-    In the scaled model y = s·Σ aᵢeᵢ, each endmember's scale is a convention:
-    eᵢ/mᵢ with coefficient aᵢmᵢ is the same fit. Zhu's Samson reference uses
-    max-normalised endmembers (../shared/data/samson/SOURCE.txt); the engine
-    keeps the data's scale. This converts (A (P, H, W), E (P, B)) exactly.
-    """
-    m = E.max(axis=1)
-    Am = A * m[:, None, None]
-    return Am / np.clip(Am.sum(axis=0, keepdims=True), 1e-12, None), E / m[:, None]
-
-
-def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True, with_1d=True, max_convention=False):
-    from core.deep.run import calibrate, fit_scene
     from core.classical.fcls import fcls
-    from core.options import UnmixOptions
-    from core.run.start import initial_endmembers
-    from core.run.inputs import open_input, sample_pixels
-    from core.progress import Progress
+    from core.deep.engine import EngineConfig, RefineConfig
+    from core.deep.run import calibrate, fit_scene
     from core.io.raster import RasterReader, read_cube
+    from core.options import UnmixOptions
+    from core.progress import Progress
+    from core.run.context import RunContext
+    from core.run.inputs import open_input, sample_pixels
+    from core.run.start import initial_endmembers
 
     path = os.path.join(scene_dir, "scene.tif")
     Y, valid, _ = read_cube(path)
@@ -107,68 +122,59 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True, with_1d
         sample = sample_pixels(r, 60000, seed)
     E_v, _, _, _ = initial_endmembers(sample, P, None, seed)
     A_v = fcls(pix, E_v).T.reshape(P, *Y.shape[1:])
-    out["VCA+FCLS"] = {**scores(A_ref, E_ref, A_v, E_v, Y), "seconds": time.perf_counter() - t}
+    out[VCA] = {**scores(A_ref, E_ref, A_v, E_v, Y), "seconds": time.perf_counter() - t}
     if oracle:
         t = time.perf_counter()
         A_o = fcls(pix, E_ref).T.reshape(P, *Y.shape[1:])
-        out["oracle FCLS"] = {**scores(A_ref, E_ref, A_o, E_ref, Y), "seconds": time.perf_counter() - t}
+        out[ORACLE] = {**scores(A_ref, E_ref, A_o, E_ref, Y), "seconds": time.perf_counter() - t}
     opts = UnmixOptions(endmembers=P, method="full", seed=seed, quality=quality, device="cpu")
     info, bands, wl, fwhm = open_input(path, None)
+    rc = RunContext(path, {}, opts, Progress(), info, bands, wl, fwhm)
     t = time.perf_counter()
     with RasterReader(path, bands=bands) as reader:
-        eng, ctx = fit_scene(path, opts, Progress(), info, bands, wl, fwhm, reader, calibrate_endmembers=False)
+        eng, fit = fit_scene(rc, reader, calibrate_endmembers=False)
         t_fit = time.perf_counter() - t
-        t = time.perf_counter()
-        import torch
-
-        with torch.no_grad():
-            A_p = eng.hybrid.prior(eng._prepare(Y, valid))[0].cpu().numpy()
-        out["robust E + denoised LS prior"] = {**scores(A_ref, E_ref, A_p, eng.E, Y),
-                                               "seconds": t_fit + time.perf_counter() - t}
         out["_mixing"] = eng.mixing
         out["_gates"] = eng.validation
-        # the ablation runs every stage, whatever the gates decided; "full engine" is what ships
-        from core.deep.engine import EngineConfig, RefineConfig
+        from core.deep.run import stage_report
 
-        hyb, rc = eng.hybrid, eng.refine_cfg
-        gated = (float(hyb.correction), rc.steps_2d)
+        out["_stages"] = stage_report(eng, fit)
+        t = time.perf_counter()
+        with torch.no_grad():
+            A_p = eng.hybrid.prior(eng._prepare(Y, valid))[0].cpu().numpy()
+        out[PRIOR] = {**scores(A_ref, E_ref, A_p, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        # the ablation runs every stage, whatever the gates decided; "full" is what ships
+        hyb, rcfg = eng.hybrid, eng.refine_cfg
+        gated = (float(hyb.correction), rcfg.steps_2d)
         hyb.correction.fill_(1.0)
-        rc.steps_2d = RefineConfig.from_dict(EngineConfig.preset(quality).refine).steps_2d
-        g = torch.Generator().manual_seed(seed)
+        rcfg.steps_2d = RefineConfig.from_dict(EngineConfig.preset(quality).refine).steps_2d
         t = time.perf_counter()
         A_h = eng.abundances(Y, valid, stages="hybrid")
-        out["HybridSTU"] = {**scores(A_ref, E_ref, A_h, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        out[HYB] = {**scores(A_ref, E_ref, A_h, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
         t = time.perf_counter()
-        A_2 = eng.abundances(Y, valid, generator=g)
-        out["HybridSTU+2D diffusion"] = {**scores(A_ref, E_ref, A_2, eng.E, Y),
-                                         "seconds": t_fit + time.perf_counter() - t}
-        hyb.correction.fill_(gated[0])
-        rc.steps_2d = gated[1]
+        A_2 = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
+        out[DIFF2D] = {**scores(A_ref, E_ref, A_2, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        # calibration of the uncertainty: share of true abundances within ±2σ of the posterior mean
         t = time.perf_counter()
-        A_f = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
-        out["full engine"] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
-        if max_convention and eng.mixing == "scaled":
-            out[REF_CONV] = {**scores(A_ref, E_ref, *to_max_convention(A_f, eng.E), Y),
-                             "seconds": out["full engine"]["seconds"]}
-        t = time.perf_counter()
+        d = eng.posterior_draws(Y, valid, UNC_DRAWS, generator=torch.Generator().manual_seed(seed))
+        perm = match_endmembers(E_ref, eng.E)
+        m, sd = d.mean(axis=0)[perm], d.std(axis=0)[perm]
+        out["_uncertainty"] = {"draws": UNC_DRAWS, "coverage_2sigma": float(np.mean(np.abs(A_ref - m) <= 2 * sd)),
+                               "mean_std": float(sd.mean()), "armse_pooled_of_mean": armse_pooled(A_ref, m),
+                               "start_step": int(rcfg.start_2d), "seconds": time.perf_counter() - t}
         E_start = eng.E.copy()
-        calibrate(eng, reader, None, generator=ctx["generator"])
-        A_f = eng.abundances(Y, valid)
-        out[CAL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
-        if with_1d:  # the endmember diffusion stage (quality best): same calibration + ResUNet1D DDIM
-            from core.deep.training import FitConfig, fit_unet1d
-
-            t = time.perf_counter()
-            fc = FitConfig.from_dict(eng.cfg.fit)
-            fc.unet1d_iters = 250
-            fit_unet1d(eng.unet1d, E_start / eng.scale, eng.schedule, fc, eng.device, seed=seed + 1,
-                       noise=0.05)
-            eng.E = E_start
-            eng.refine_cfg.steps_1d = 2
-            calibrate(eng, reader, None, generator=ctx["generator"])
-            A_1 = eng.abundances(Y, valid)
-            out[CAL_1D] = {**scores(A_ref, E_ref, A_1, eng.E, Y),
-                                          "seconds": t_fit + time.perf_counter() - t}
+        t = time.perf_counter()
+        calibrate(eng, reader, None, generator=torch.Generator().manual_seed(seed))
+        A_e = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
+        out[ESTAGE] = {**scores(A_ref, E_ref, A_e, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        eng.E = E_start
+        hyb.correction.fill_(gated[0])
+        rcfg.steps_2d = gated[1]
+        t = time.perf_counter()
+        if rcfg.calibrate:  # as fit_scene does at this quality
+            calibrate(eng, reader, None, generator=fit.generator)
+        A_f = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
+        out[FULL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
     out["_fit_seconds"] = t_fit
     return out
 
@@ -179,6 +185,39 @@ def _save(a, results, summary, torch):
         json.dump({"quality": a.quality, "seed": a.seed, "machine": {"platform": platform.platform(),
                    "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
                    "results": results, "summary": summary}, fh, indent=1)
+
+
+def summarise(results: dict) -> dict:
+    """The suite's means (the issue's suite: scenes of P fixed spectra), the variability scenes and
+    the real scenes apart, and each stage's effect (how often it lowers the pooled aRMSE)."""
+    synth = [n for n in results if n not in REAL and len(SUITE[n]) == 6]
+    varied = [n for n in results if n not in REAL and len(SUITE[n]) > 6]
+    summary = {}
+    if synth:
+        base = np.array([results[n][VCA]["armse"] for n in synth])
+        full = np.array([results[n][FULL]["armse"] for n in synth])
+        summary = {"mean_armse_vca_fcls": float(base.mean()), "mean_armse_full": float(full.mean()),
+                   "mean_reduction_pct": float(100 * (1 - full.mean() / base.mean())),
+                   "full_below_vca_on_every_scene": bool(np.all(full < base))}
+    if varied:
+        summary["within_material_variability"] = {
+            n: {"full": results[n][FULL]["armse"], "vca_fcls": results[n][VCA]["armse"],
+                "oracle": results[n][ORACLE]["armse"]} for n in varied}
+    cov = {n: r["_uncertainty"]["coverage_2sigma"] for n, r in results.items() if "_uncertainty" in r}
+    if cov:
+        summary["uncertainty_coverage_2sigma"] = cov
+    for n in REAL:
+        if n in results:
+            summary[n] = {m: {k: results[n][m][k] for k in ("armse_pooled", "armse", "sad_rad")}
+                          for m in (VCA, FULL)}
+    steps = list(zip([PRIOR, HYB, DIFF2D, ESTAGE], [HYB, DIFF2D, ESTAGE]))
+    summary["stage_effect_pooled"] = {
+        after: {"lower": sum(results[n][after]["armse_pooled"] < results[n][before]["armse_pooled"]
+                             for n in results),
+                "worse_by_more_than_5pct": sum(results[n][after]["armse_pooled"]
+                                               > 1.05 * results[n][before]["armse_pooled"] for n in results),
+                "scenes": len(results)} for before, after in steps}
+    return summary
 
 
 def main():
@@ -192,13 +231,12 @@ def main():
     a = ap.parse_args()
     import torch
 
-    from benchmarks.datasets import samson_to_geotiff
     from core.classical.synth import SceneConfig, generate
 
     from core.deep.run import set_threads
 
     set_threads()
-    wanted = a.scenes.split(",") if a.scenes else list(SUITE) + ["samson"]
+    wanted = a.scenes.split(",") if a.scenes else list(SUITE) + list(REAL)
     results = {}
     if a.resume and os.path.exists(a.out):
         with open(a.out) as fh:
@@ -210,13 +248,14 @@ def main():
             if name in results:
                 continue
             sd = os.path.join(tmp, name)
-            if name == "samson":
-                paths = samson_to_geotiff(DATA, sd)
+            if name in REAL:
+                from benchmarks.datasets import muufl_to_geotiff, samson_to_geotiff
                 from core.io.raster import read_cube
 
+                paths = (samson_to_geotiff if name == "samson" else muufl_to_geotiff)(DATA, sd)
                 A_ref = read_cube(paths["abundances"])[0]
                 E_ref = np.loadtxt(paths["endmembers"], delimiter=",", skiprows=1)[:, 1:].T
-                res = run_scene(name, sd, A_ref, E_ref, a.quality, a.seed, oracle=False, max_convention=True)
+                res = run_scene(name, sd, A_ref, E_ref, a.quality, a.seed, oracle=False)
             else:
                 size, P, fam, snr, ill, pur, *var = SUITE[name]
                 cfg = SceneConfig(height=size, width=size, p=P, family=fam, snr_db=snr, illumination=ill,
@@ -225,40 +264,16 @@ def main():
                 res = run_scene(name, sd, g["A"], g["E"], a.quality, a.seed)
             results[name] = res
             _save(a, results, {}, torch)  # after every scene, so a long run can be resumed
-            row = "  ".join(f"{m}: {v['armse']:.4f}/{v['sad_rad']:.4f}" for m, v in res.items() if m[0] != "_")
+            row = "  ".join(f"{m}: {v['armse_pooled']:.4f}/{v['armse']:.4f}/{v['sad_rad']:.4f}"
+                            for m, v in res.items() if m[0] != "_")
             print(f"{name:22s} {row}  fit {res['_fit_seconds']:.0f}s", flush=True)
-    methods = ["VCA+FCLS", "oracle FCLS", "robust E + denoised LS prior", "HybridSTU", "HybridSTU+2D diffusion",
-               "full engine", CAL, CAL_1D, REF_CONV]
-    print("\naRMSE (mean SAD rad) [PSNR dB] seconds")
-    print(f"{'scene':22s}" + "".join(f"{m:>30s}" for m in methods))
+    print("\npooled aRMSE / per-pixel aRMSE (mean SAD rad) seconds")
+    print(f"{'scene':22s}" + "".join(f"{m:>30s}" for m in METHODS))
     for name, res in results.items():
-        cells = []
-        for m in methods:
-            v = res.get(m)
-            cells.append(f"{v['armse']:.4f} ({v['sad_rad']:.3f}) [{v['psnr_db']:.1f}] {v['seconds']:.0f}s"
-                         if v else "-")
+        cells = [f"{v['armse_pooled']:.4f}/{v['armse']:.4f} ({v['sad_rad']:.3f}) {v['seconds']:.0f}s"
+                 if (v := res.get(m)) else "-" for m in METHODS]
         print(f"{name:22s}" + "".join(f"{c:>30s}" for c in cells))
-    # the issue's suite: scenes of P fixed spectra; the variability scenes are reported apart
-    synth = [n for n in results if n != "samson" and len(SUITE[n]) == 6]
-    varied = [n for n in results if n != "samson" and len(SUITE[n]) > 6]
-    summary = {}
-    if synth:
-        base = np.array([results[n]["VCA+FCLS"]["armse"] for n in synth])
-        full = np.array([results[n]["full engine"]["armse"] for n in synth])
-        summary = {"mean_armse_vca_fcls": float(base.mean()), "mean_armse_full": float(full.mean()),
-                   "mean_reduction_pct": float(100 * (1 - full.mean() / base.mean())),
-                   "full_below_vca_on_every_scene": bool(np.all(full < base)),
-                   "full_below_oracle_at_20db": {
-                       n: results[n]["full engine"]["armse"] < results[n]["oracle FCLS"]["armse"]
-                       for n in synth if "20db" in n}}
-    if varied:
-        summary["within_material_variability"] = {
-            n: {"full": results[n]["full engine"]["armse"], "vca_fcls": results[n]["VCA+FCLS"]["armse"],
-                "oracle": results[n]["oracle FCLS"]["armse"]} for n in varied}
-    if "samson" in results:
-        summary["samson"] = {"armse": results["samson"]["full engine"]["armse"],
-                             "armse_reference_scale": results["samson"].get(REF_CONV, {}).get("armse"),
-                             "sad_rad": results["samson"]["full engine"]["sad_rad"]}
+    summary = summarise(results)
     if summary:
         print("\n" + json.dumps(summary, indent=1))
     _save(a, results, summary, torch)

@@ -60,6 +60,7 @@ class SceneFit:
     mixing: str = "linear"
     scale_ratio: Optional[float] = None
     model_excess: Optional[float] = None
+    start_check: Optional[dict] = None
     timings: dict = field(default_factory=dict)
 
 
@@ -166,7 +167,8 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     engine = fit_engine(Y, E0, names, sigma, cfg, device, seed=opts.seed,
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
                         supervised=supervised, mixing=mixing,
-                        scale_std=0.0 if robust is None else robust["scale_std"], stages=stages)
+                        scale_std=0.0 if robust is None else robust["scale_std"], stages=stages,
+                        scene=first_pixels(cubes, 40000))
     if supervised is None:  # with a reference, the supervised gate is the better judge
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
@@ -181,10 +183,51 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                    validation=getattr(engine, "validation", None), mixing=engine.mixing,
                    scale_ratio=None if robust is None else robust["scale_ratio"],
                    model_excess=None if robust is None else robust["model_excess"],
+                   start_check=None if robust is None else robust.get("start_check"),
                    timings={"estimation_s": t_est, "fitting_s": t_fit,
                             "calibration_s": time.perf_counter() - t0 - t_est - t_fit})
     prog.set_progress(85)
     return engine, fit
+
+
+def stage_report(engine: Engine, fit: SceneFit) -> list:
+    """Each choice the engine made on this scene, its measured risk and whether it ran (report.json).
+
+    Risks: the start check's reconstruction residual in noise units
+    (:func:`core.deep.robust.start_check`), the scene SURE of the abundances
+    (:func:`core.deep.engine.scene_validate`, linear model) or else the
+    self-validation MSE on held-out synthetic patches; a stage runs only if it
+    beats the one before it by the gate's margin.
+    """
+    v = engine.validation or {}
+    sure = v.get("scene_sure")
+    judge = "scene SURE (abundance MSE)" if sure else "synthetic self-validation (abundance MSE)"
+    risk = sure or {"prior": v.get("fcls"), "hybrid": v.get("hybrid"), "refined": v.get("refined")}
+    out = []
+    if fit.start_check:
+        out.append({"stage": "robust start", "ran": fit.start_check["chosen"] != "plain VCA",
+                    "judge": "reconstruction residual / noise on pixels the fit did not use",
+                    "risk": fit.start_check["fit_ratio"], "margin": fit.start_check["margin"],
+                    "chosen": fit.start_check["chosen"]})
+    if fit.model_excess is not None:
+        out.append({"stage": "representative endmembers (within-material variability)",
+                    "ran": fit.start_check is None, "judge": "energy outside the P-subspace / noise",
+                    "risk": fit.model_excess})
+    if fit.scale_ratio is not None:
+        out.append({"stage": "scaled mixing model", "ran": engine.mixing != "linear",
+                    "judge": "spread of the abundance sums / noise's", "risk": fit.scale_ratio})
+    rc = engine.refine_cfg
+    out.append({"stage": "least-squares prior", "ran": True, "judge": judge, "risk": risk.get("prior")})
+    out.append({"stage": "hybridstu", "ran": "hybridstu" in engine.trained and float(engine.hybrid.correction) > 0,
+                "judge": judge, "risk": risk.get("hybrid"), "margin": (sure or {}).get("margin", 0.0)})
+    out.append({"stage": "abundance-diffusion", "ran": rc.steps_2d > 0, "judge": judge, "risk": risk.get("refined"),
+                "margin": (sure or {}).get("margin", 0.0), "draws": rc.draws, "ddim_steps": rc.steps_2d,
+                "start_step": rc.start_2d})
+    out.append({"stage": "endmember calibration", "ran": bool(rc.calibrate and engine.mixing == "linear"),
+                "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
+    out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
+                "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
+    return out
 
 
 def engine_from_checkpoint(path: str, n_bands: int, wl, device, bands=None) -> Engine:
@@ -219,23 +262,26 @@ def uncertainty_steps(engine) -> int:
     return engine.refine_cfg.steps_2d if engine.refine_cfg.steps_2d > 0 else RefineConfig().steps_2d
 
 
-def _uncertainty(engine, cube, valid, n, seed):
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    steps = uncertainty_steps(engine)
-    draws = np.stack([engine.abundances(cube, valid, eta=1.0, generator=g, steps_2d=steps) for _ in range(n)])
-    return draws.std(axis=0)
 def tile_generator(seed: int, origin) -> torch.Generator:
     """The random stream of the tile at ``origin`` = (y0, x0): it depends on the seed and the tile's
-    position only, so a tile draws the same noise whichever process computes it, in any order."""
+    position only, so tiles never share noise, and a tile draws the same noise whichever process
+    computes it, in any order (in process or on a Dask worker)."""
     key = np.random.SeedSequence([int(seed), int(origin[0]), int(origin[1])]).generate_state(1)[0]
     return torch.Generator(device="cpu").manual_seed(int(key))
+
+
+def _posterior(engine, cube, valid, n, generator, progress=None):
+    """(mean (P, h, w), std (P, h, w)) of ``n`` posterior draws of one tile."""
+    d = engine.posterior_draws(cube, valid, n, generator=generator, progress=progress,
+                               steps_2d=uncertainty_steps(engine))
+    return d.mean(axis=0), d.std(axis=0)
 
 
 class TileFn:
     """The engine's tile function of :func:`core.run.tiling.process_tiled` (``origin=True``):
     abundances (P), then the reconstruction RMSE (1) if ``residual``, then the std over
-    ``uncertainty`` draws (P) if > 0. Picklable (the progress stays behind), so a Dask cluster
-    receives it, the engine inside, once per worker."""
+    ``uncertainty`` posterior draws (P) if > 0. Picklable (the progress stays behind), so a Dask
+    cluster receives it, the engine inside, once per worker."""
 
     def __init__(self, engine, residual: bool, uncertainty: int, seed: int, progress=None):
         self.engine, self.residual, self.uncertainty, self.seed = engine, residual, uncertainty, seed
@@ -249,14 +295,19 @@ class TileFn:
         engine = self.engine
         if self.progress is None:  # on a worker: its own thread count (DIFFUNMIX_THREADS)
             set_threads()
-        A = engine.abundances(cube, valid, generator=tile_generator(self.seed, origin), progress=self.progress)
+        gen = tile_generator(self.seed, origin)
+        if self.uncertainty:  # K posterior draws: their mean is the estimate where the sampler runs
+            A_mean, A_std = _posterior(engine, cube, valid, self.uncertainty, gen, self.progress)
+            A = A_mean if engine.refine_cfg.steps_2d > 0 else engine.abundances(cube, valid)
+        else:
+            A = engine.abundances(cube, valid, generator=gen, progress=self.progress)
         parts = [A]
         if self.residual:
             b, h, w = cube.shape
             pix = np.nan_to_num(cube).reshape(b, -1).T
             parts.append(reconstruction_rmse(pix, A.reshape(engine.P, -1).T, engine.E).T.reshape(1, h, w))
         if self.uncertainty:
-            parts.append(_uncertainty(engine, cube, valid, self.uncertainty, self.seed))
+            parts.append(A_std)
         return np.concatenate(parts, axis=0)
 
 
@@ -333,8 +384,11 @@ def _run_full(rc: RunContext):
                                        "mixing_model": engine.mixing, "scale_ratio": fit.scale_ratio,
                                        "model_excess": fit.model_excess,
                                        "self_validation": fit.validation,
+                                       "stages": stage_report(engine, fit),
                                        "uncertainty": ({"draws": opts.uncertainty,
-                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
+                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0,
+                                                        "what": "std of posterior draws (DDIM + likelihood "
+                                                                "guidance), one random stream per tile"}
                                                        if want_unc else None),
                                        "engine_config": engine.cfg.to_dict(),
                                        "distributed": stats.get("distributed")})

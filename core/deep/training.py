@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from ..options import FAMILIES
 from ..progress import ensure
+from .diffusion.training import ddpm_loss
 from .models.embeddings import ConfigMixin
 
 
@@ -50,6 +51,9 @@ class FitConfig(ConfigMixin):
     noise_high: float = 1.4
     t_max_2d: int = 150
     t_max_1d: int = 150
+    # weight of the self-supervised term: HybridSTU's abundances of the scene's own patches, mixed
+    # back by the endmembers, against the patches (SAM + MSE, core.deep.losses.spectral_loss); 0 = off
+    scene_weight: float = 0.0
     purity_low: float = 0.2
     purity_high: float = 0.95
 
@@ -145,9 +149,42 @@ def _train(params, iters: int, lr: float, loss_fn, progress=None) -> list:
     return hist
 
 
+def scene_patches(cubes, patch: int, seed: int = 0):
+    """Random crops of the scene's own windows, for self-supervised fitting.
+
+    Args:
+        cubes: ``[(cube (B, h, w), valid (h, w)), ...]`` in network units.
+        patch: crop size (clipped to each window).
+
+    Returns:
+        A callable ``n -> Y (n, B, p, p)`` float32 (invalid pixels filled with the window mean),
+        or None without a window as large as ``patch``.
+    """
+    rng = np.random.default_rng([seed, 0x5CE])
+    wins = []
+    for cube, valid in cubes:
+        if min(cube.shape[1:]) >= patch and valid.mean() > 0.9:
+            c = np.array(cube, np.float32)
+            c[:, ~valid] = np.nanmean(c[:, valid], axis=1)[:, None]
+            wins.append(c)
+    if not wins:
+        return None
+
+    def draw(n):
+        out = []
+        for i in rng.integers(0, len(wins), n):
+            c = wins[i]
+            y, x = rng.integers(0, c.shape[1] - patch + 1), rng.integers(0, c.shape[2] - patch + 1)
+            out.append(c[:, y:y + patch, x:x + patch])
+        return np.stack(out)
+
+    return draw
+
+
 def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None,
-               batches=None) -> list:
-    """Train HybridSTU on synthetic patches (MSE on abundances + reconstruction).
+               batches=None, scene=None) -> list:
+    """Train HybridSTU on synthetic patches (MSE on abundances + reconstruction), and on the
+    scene's own patches through the mixing model (SAM + MSE) when ``scene`` is given.
 
     Args:
         model: :class:`core.deep.models.HybridSTU`.
@@ -156,19 +193,36 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
         device: torch device.
         progress: progress protocol (checked every iteration).
         batches: optional callable ``n -> (Y, A, E)`` replacing ``gen.batch`` (supervised mode).
+        scene: optional callable ``n -> Y (n, B, h, w)`` of the scene's own patches
+            (:func:`scene_patches`): their abundances, mixed back by the model's endmembers
+            (each pixel rescaled by least squares in the scaled model), must reconstruct them,
+            weighted by ``cfg.scene_weight`` (spectral angle + MSE relative to the patch energy).
 
     Returns:
         Loss history (one float per iteration).
     """
+    from .losses import spectral_loss
+
     draw = batches or gen.batch
     model.train()
+    use_scene = scene is not None and cfg.scene_weight > 0
 
     def loss_fn():
         Y, A, Ev = (torch.from_numpy(v).to(device) for v in draw(cfg.batch))
         A_hat = model(Y)
         rec = torch.einsum("npb,nphw->nbhw", Ev, A_hat)
         rec_ref = torch.einsum("npb,nphw->nbhw", Ev, A)
-        return F.mse_loss(A_hat, A) + 0.1 * F.mse_loss(rec, rec_ref) / (rec_ref.pow(2).mean() + 1e-12)
+        loss = F.mse_loss(A_hat, A) + 0.1 * F.mse_loss(rec, rec_ref) / (rec_ref.pow(2).mean() + 1e-12)
+        if use_scene:
+            Ys = torch.from_numpy(scene(max(2, cfg.batch // 2))).to(device)
+            rec_s = torch.einsum("pb,nphw->nbhw", model.E, model(Ys))
+            if float(getattr(model, "scaled", 0.0)) > 0:
+                s = (rec_s * Ys).sum(1, keepdim=True) / rec_s.pow(2).sum(1, keepdim=True).clamp_min(1e-12)
+                rec_s = rec_s * s.detach()
+            # SAM + MSE (the mission's losses), the MSE relative to the patches' energy
+            loss = loss + cfg.scene_weight * spectral_loss(
+                rec_s.movedim(1, -1), Ys.movedim(1, -1), w_sam=1.0, w_mse=1.0 / float(Ys.pow(2).mean() + 1e-12))
+        return loss
 
     hist = _train(model.parameters(), cfg.hybrid_iters, cfg.lr, loss_fn, progress)
     model.eval()
@@ -180,9 +234,9 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
     """Train ResUNet2D as a conditional DDPM on abundance maps.
 
     ``x0 = 2A − 1`` (maps [0, 1] to [−1, 1]); the condition is the HybridSTU
-    estimate on the same patch, in the same scale; ``t ~ U{0 … t_max_2d}``;
-    ``x_t`` by DDPM eq. 4. The loss is the x0-form of the DDPM objective
-    (MSE on x̂0, equivalent to ε-MSE weighted by SNR(t)) on a
+    estimate on the same patch, in the same scale; ``t ~ U{0 … t_max_2d}``
+    (the whole schedule when ``t_max_2d ≥ T − 1``). The loss is
+    :func:`core.deep.diffusion.training.ddpm_loss` in its x0 form on a
     :class:`core.deep.engine.ResidualX0` model.
     """
     draw = batches or gen.batch
@@ -195,10 +249,8 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
         Y, A = torch.from_numpy(Y).to(device), torch.from_numpy(A).to(device)
         with torch.no_grad():
             cond = 2.0 * hybrid(Y) - 1.0
-        x0 = 2.0 * A - 1.0
-        t = torch.randint(0, cfg.t_max_2d + 1, (x0.shape[0],), generator=g)
-        x_t = schedule.add_noise(x0, torch.randn(x0.shape, generator=g).to(device), t)  # DDPM eq. 4
-        return F.mse_loss(unet.predict_x0(x_t, t.to(device), cond), x0)
+        return ddpm_loss(unet.predict_x0, schedule, 2.0 * A - 1.0, cond, generator=g, prediction="x0",
+                         t_max=cfg.t_max_2d + 1)
 
     hist = _train(unet.parameters(), cfg.unet2d_iters, cfg.lr, loss_fn, progress)
     unet.eval()
@@ -246,11 +298,9 @@ def fit_unet1d(unet, E: np.ndarray, schedule, cfg: FitConfig, device, seed: int 
 
     def loss_fn():
         clean, deg = spectra_pairs(E, rng, 2 * cfg.batch, noise, library)
-        x0 = torch.from_numpy(clean).to(device) - 1.0
-        cond = torch.from_numpy(deg).to(device) - 1.0
-        t = torch.randint(0, cfg.t_max_1d + 1, (x0.shape[0],), generator=g)
-        x_t = schedule.add_noise(x0, torch.randn(x0.shape, generator=g).to(device), t)  # DDPM eq. 4
-        return F.mse_loss(unet.predict_x0(x_t, t.to(device), cond), x0)
+        return ddpm_loss(unet.predict_x0, schedule, torch.from_numpy(clean).to(device) - 1.0,
+                         torch.from_numpy(deg).to(device) - 1.0, generator=g, prediction="x0",
+                         t_max=cfg.t_max_1d + 1)
 
     hist = _train(unet.parameters(), cfg.unet1d_iters, cfg.lr, loss_fn, progress)
     unet.eval()

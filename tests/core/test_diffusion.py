@@ -213,6 +213,25 @@ def test_ddpm_loss_decreases_on_fixed_batch():
     assert torch.isfinite(la) and la.item() == lb.item()
 
 
+def test_ddpm_loss_x0_target_and_t_max():
+    # the x0 form: the loss of a model that returns the clean batch is zero, of one returning x_t is not;
+    # t_max keeps every sampled step below it
+    s = NoiseSchedule()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(64, 2, 4, 4, generator=g)
+    seen = []
+
+    def oracle(x_t, t, cond):
+        seen.append(t)
+        return x0
+
+    assert ddpm_loss(oracle, s, x0, None, generator=g, prediction="x0", t_max=20).item() == 0.0
+    assert int(seen[-1].max()) < 20
+    assert ddpm_loss(lambda x_t, t, c: x_t, s, x0, None, generator=g, prediction="x0").item() > 0.01
+    with pytest.raises(ValueError, match="x0"):
+        ddpm_loss(oracle, s, x0, None, prediction="score")
+
+
 # --- constraints -----------------------------------------------------------------
 
 def _project_bisect(v: np.ndarray) -> np.ndarray:

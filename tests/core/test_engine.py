@@ -196,6 +196,56 @@ def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     assert scene_validate(eng, [(cube, valid)], sigma) is None
 
 
+def test_posterior_draws_follow_the_data_and_tiles_get_their_own_streams(scene):
+    """The 2D diffusion as a posterior sampler: draws on the simplex, different from each other,
+    their mean pulled toward the data by the noise-weighted likelihood; tile streams independent."""
+    from core.deep.engine import Engine, EngineConfig
+    from core.deep.run import tile_generator
+    from core.io.raster import read_cube
+
+    out, A, E = scene
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    sigma = np.full(40, float(np.median(np.abs(np.diff(cube, axis=2)))) / 1.4)
+    eng = Engine(40, E, ["a", "b", "c"], EngineConfig.preset("fast"), float(E.mean()))
+    eng.set_prior("linear", sigma)
+    eng.hybrid.correction.fill_(0.0)
+    # a prior far from the data: its endmembers swapped (the UNet's residual starts at zero, so the
+    # sampler's network keeps that prior; only the likelihood, with the right endmembers, can correct it)
+    eng.hybrid.E.copy_(torch.as_tensor(E[[1, 2, 0]] / eng.scale, dtype=torch.float32))
+    eng.refine_cfg.steps_2d, eng.refine_cfg.start_2d = 4, 200
+    with torch.no_grad():  # a network whose estimate depends on x_t (an untrained one returns its condition)
+        eng.unet2d.net.out_conv.weight.normal_(0.0, 0.01, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    eng.refine_cfg.dc_weight = 0.0
+    d0 = eng.posterior_draws(cube, valid, 4, generator=g)
+    eng.refine_cfg.dc_weight = 1.0
+    d1 = eng.posterior_draws(cube, valid, 4, generator=g)
+    assert d1.shape == (4, 3, 32, 32) and np.allclose(d1.sum(axis=1), 1.0, atol=1e-5) and d1.min() >= 0
+    assert np.abs(d0[0] - d0[1]).max() > 1e-4  # each draw its own noise (the likelihood can pin them)
+    assert _score(A, d1.mean(axis=0), E, E) < 0.8 * _score(A, d0.mean(axis=0), E, E)  # the likelihood helps
+    a, b = tile_generator(0, (0, 0)), tile_generator(0, (0, 128))  # two tiles of one run
+    assert torch.rand(3, generator=a).tolist() != torch.rand(3, generator=b).tolist()
+    assert torch.rand(3, generator=tile_generator(0, (0, 128))).tolist() == torch.rand(
+        3, generator=tile_generator(0, (0, 128))).tolist()
+
+
+def test_likelihood_is_tempered_by_the_prior_misfit_beyond_noise(scene):
+    """model_misfit: ≈ 1 when the endmembers explain the scene up to noise, larger when they do not."""
+    from core.deep.engine import Engine, EngineConfig, model_misfit
+    from core.deep.robust import noise_sigma
+    from core.io.raster import read_cube
+
+    out, A, E = scene
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    sigma = noise_sigma(cube.reshape(40, -1).T.astype(np.float64))
+    eng = Engine(40, E, ["a", "b", "c"], EngineConfig.preset("fast"), float(E.mean()))
+    eng.set_prior("linear", sigma)
+    right = model_misfit(eng, [(cube, valid)])
+    eng.E = E * np.linspace(0.6, 1.4, 40)[None, :]  # endmembers off by a spectral tilt
+    wrong = model_misfit(eng, [(cube, valid)])
+    assert 1.0 <= right < 1.2 and wrong > 1.4 * right, (right, wrong)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def test_cuda_matches_cpu(scene, trained):
