@@ -280,7 +280,8 @@ class Engine:
             x[:, bad] = fill[:, None]
         return x.unsqueeze(0)
 
-    def _likelihood_transform(self, y: torch.Tensor, E: np.ndarray, t: int, weight: float):
+    def _likelihood_transform(self, y: torch.Tensor, E: np.ndarray, t: int, weight: float,
+                              sample: torch.Generator | None = None):
         """x̂0 ↦ x̂0 pulled toward the data by the linear mixing model, then put on the simplex.
 
         The likelihood of the pixels ``y = s·Eᵀa + n``, ``n ~ N(0, Σ)`` with Σ the
@@ -302,6 +303,11 @@ class Engine:
         algorithm 1) by its exact minimiser for a linear forward model, without
         back-propagating through the network. ``w`` (the guidance weight)
         tempers the likelihood for model error (endmember variability).
+
+        With ``sample`` (a generator; the last step of a stochastic draw), ``a`` is drawn from that
+        Gaussian, ``N(mean, M⁻¹)`` with ``M`` the matrix above, instead of taken at its mean: the
+        DDIM noise alone is pulled back to the same mean by a sharp likelihood, so the draws would
+        not spread as the posterior does.
         """
         Et = torch.as_tensor(E / self.scale, dtype=torch.float64, device=self.device)  # (P, B)
         sig = self.hybrid.noise.to(torch.float64) * max(1.0, float(self.refine_cfg.likelihood_scale))
@@ -330,7 +336,12 @@ class Engine:
             M = weight * s_flat ** 2 * gram[None] + prec0 * eye[None]  # (N·h·w, P, P)
             rhs = weight * s * ey + prec0 * a_bar
             rhs = rhs.permute(0, 2, 3, 1).reshape(-1, P, 1)
-            a = torch.linalg.solve(M, rhs)[..., 0].reshape(n, h, w, P).permute(0, 3, 1, 2)
+            a = torch.linalg.solve(M, rhs)[..., 0]  # (N·h·w, P)
+            if sample is not None:  # a ~ N(a, M⁻¹): a + L⁻ᵀz with M = LLᵀ
+                L = torch.linalg.cholesky(M)
+                z = torch.randn(a.shape, generator=sample, dtype=torch.float64).to(a.device)
+                a = a + torch.linalg.solve_triangular(L.transpose(1, 2), z[..., None], upper=True)[..., 0]
+            a = a.reshape(n, h, w, P).permute(0, 3, 1, 2)
             return (2.0 * project_simplex(a, dim=1) - 1.0).to(x0.dtype)
 
         return transform
@@ -371,7 +382,9 @@ class Engine:
             prog.check()
             t_prev = ts[i + 1] if i + 1 < len(ts) else -1
             eps = self.unet2d(x, torch.full((k,), t, dtype=torch.long, device=x.device), cond)
-            tf = self._likelihood_transform(yk, E, t, rc.dc_weight)
+            last = i + 1 == len(ts)
+            tf = self._likelihood_transform(yk, E, t, rc.dc_weight,
+                                            sample=generator if last and eta > 0 and generator is not None else None)
             x, _ = self.sampler.step(eps, t, t_prev, x, eta, generator, tf)
             prog.set_progress(100.0 * (i + 1) / len(ts))
         return project_simplex((x + 1.0) / 2.0, dim=1).float().cpu().numpy()

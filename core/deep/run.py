@@ -386,9 +386,7 @@ def _run_full(rc: RunContext):
                                        "self_validation": fit.validation,
                                        "stages": stage_report(engine, fit),
                                        "uncertainty": ({"draws": opts.uncertainty,
-                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0,
-                                                        "what": "std of posterior draws (DDIM + likelihood "
-                                                                "guidance), one random stream per tile"}
+                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
                                                        if want_unc else None),
                                        "engine_config": engine.cfg.to_dict(),
                                        "distributed": stats.get("distributed")})
