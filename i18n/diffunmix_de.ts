@@ -148,7 +148,7 @@
         <translation>Endmember-Diagramm</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="444"/>
+        <location filename="../plugin/algorithms/base.py" line="457"/>
         <source>Reconstruction error</source>
         <translation>Rekonstruktionsfehler</translation>
     </message>
@@ -163,62 +163,62 @@
         <translation>Optionaler JSON-Bericht: Parameter, Laufzeiten und Diagnosen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="168"/>
+        <location filename="../plugin/algorithms/base.py" line="176"/>
         <source>Number of endmembers</source>
         <translation>Anzahl der Endmember</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="169"/>
+        <location filename="../plugin/algorithms/base.py" line="177"/>
         <source>Endmember names (comma-separated)</source>
         <translation>Endmember-Namen (kommagetrennt)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="192"/>
+        <location filename="../plugin/algorithms/base.py" line="200"/>
         <source>Layer '{name}' ({param}) is not a raster file (provider '{provider}'). Save it as a GeoTIFF first (Export ▸ Save As…).</source>
         <translation>Der Layer „{name}“ ({param}) ist keine Rasterdatei (Datenanbieter „{provider}“). Speichern Sie ihn zuerst als GeoTIFF (Exportieren ▸ Speichern als…).</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="303"/>
+        <location filename="../plugin/algorithms/base.py" line="311"/>
         <source>Spectral libraries (*.csv *.sli *.hdr);;All files (*.*)</source>
         <translation>Spektralbibliotheken (*.csv *.sli *.hdr);;Alle Dateien (*.*)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="313"/>
+        <location filename="../plugin/algorithms/base.py" line="326"/>
         <source>CSV files (*.csv)</source>
         <translation>CSV-Dateien (*.csv)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="325"/>
+        <location filename="../plugin/algorithms/base.py" line="338"/>
         <source>PNG images (*.png)</source>
         <translation>PNG-Bilder (*.png)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="333"/>
+        <location filename="../plugin/algorithms/base.py" line="346"/>
         <source>JSON files (*.json)</source>
         <translation>JSON-Dateien (*.json)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="349"/>
+        <location filename="../plugin/algorithms/base.py" line="362"/>
         <source>The raster &apos;{param}&apos; could not be loaded: {value}</source>
         <translation>Das Raster „{param}“ konnte nicht geladen werden: {value}</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="383"/>
+        <location filename="../plugin/algorithms/base.py" line="396"/>
         <source>{param}: rasters are written as GeoTIFF; give a .tif file name, not {path}.</source>
         <translation>{param}: Raster werden als GeoTIFF geschrieben; geben Sie einen .tif-Dateinamen an, nicht {path}.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="399"/>
+        <location filename="../plugin/algorithms/base.py" line="412"/>
         <source>RGB_ENDMEMBERS must be three endmember numbers such as &apos;1,2,3&apos;, not &apos;{value}&apos;.</source>
         <translation>RGB_ENDMEMBERS muss aus drei Endmember-Nummern wie „1,2,3“ bestehen, nicht „{value}“.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="418"/>
+        <location filename="../plugin/algorithms/base.py" line="431"/>
         <source>Cancelled by the user.</source>
         <translation>Vom Benutzer abgebrochen.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="434"/>
+        <location filename="../plugin/algorithms/base.py" line="447"/>
         <source>RGB_ENDMEMBERS {rgb}: there are only {p} endmembers; no RGB composite.</source>
         <translation>RGB_ENDMEMBERS {rgb}: Es gibt nur {p} Endmember; kein RGB-Komposit.</translation>
     </message>
@@ -293,29 +293,39 @@
         <translation>Aus wie vielen stochastischen Verfeinerungen die Unsicherheit der Anteile berechnet wird (mindestens 2; jede kostet etwa einen weiteren Inferenzdurchlauf). Wird nur verwendet, wenn die Unsicherheitsausgabe gesetzt ist.</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="445"/>
+        <location filename="../plugin/algorithms/base.py" line="458"/>
         <source>{name} (uncertainty)</source>
         <translation>{name} (Unsicherheit)</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/base.py" line="440"/>
+        <location filename="../plugin/algorithms/base.py" line="453"/>
         <source>Unmixing result</source>
         <translation>Entmischungsergebnis</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="176"/>
+        <location filename="../plugin/algorithms/unmix.py" line="178"/>
         <source>saved model</source>
         <translation>gespeichertes Modell</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="176"/>
+        <location filename="../plugin/algorithms/unmix.py" line="178"/>
         <source>full engine</source>
         <translation>vollständige Engine</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="179"/>
+        <location filename="../plugin/algorithms/unmix.py" line="181"/>
         <source>{method}, {p} endmembers</source>
         <translation>{method}, {p} Endmember</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="168"/>
+        <source>Dask scheduler</source>
+        <translation>Dask-Scheduler</translation>
+    </message>
+    <message>
+        <location filename="../plugin/algorithms/base.py" line="168"/>
+        <source>Optional: run the tiles on a Dask cluster. &apos;local&apos; or &apos;local:N&apos; starts N worker processes on this computer; &apos;tcp://HOST:PORT&apos; uses an existing Dask scheduler (its workers must see the same files). Empty: everything runs in QGIS. Needs the dask and distributed Python packages.</source>
+        <translation>Optional: die Kacheln auf einem Dask-Cluster rechnen. &apos;local&apos; oder &apos;local:N&apos; startet N Worker-Prozesse auf diesem Computer; &apos;tcp://HOST:PORT&apos; nutzt einen vorhandenen Dask-Scheduler (seine Worker müssen dieselben Dateien sehen). Leer: alles läuft in QGIS. Benötigt die Python-Pakete dask und distributed.</translation>
     </message>
 </context>
 <context>
@@ -361,7 +371,7 @@
         <translation>PyTorch für die vollständige DiffUnmix-Engine installieren</translation>
     </message>
     <message>
-        <location filename="../plugin/plugin.py" line="240"/>
+        <location filename="../plugin/plugin.py" line="247"/>
         <source>PyTorch is installed: the full engine is available</source>
         <translation>PyTorch ist installiert: die vollständige Engine ist verfügbar</translation>
     </message>
@@ -369,7 +379,7 @@
 <context>
     <name>DiffUnmixProvider</name>
     <message>
-        <location filename="../plugin/provider.py" line="44"/>
+        <location filename="../plugin/provider.py" line="68"/>
         <source>DiffUnmix</source>
         <translation>DiffUnmix</translation>
     </message>
@@ -614,87 +624,87 @@
 <context>
     <name>Installer</name>
     <message>
-        <location filename="../plugin/installer.py" line="121"/>
+        <location filename="../plugin/installer.py" line="134"/>
         <source>QGIS&apos;s Python has no pip. On Debian or Ubuntu install it with &apos;sudo apt install python3-pip&apos;; on Windows, run the OSGeo4W installer and add &apos;python3-pip&apos;. Then try again.</source>
         <translation>QGIS' Python hat kein pip. Unter Debian oder Ubuntu installieren Sie es mit 'sudo apt install python3-pip'; unter Windows starten Sie den OSGeo4W-Installer und wählen 'python3-pip'. Versuchen Sie es dann erneut.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="126"/>
+        <location filename="../plugin/installer.py" line="139"/>
         <source>pip could not reach the package index: check the network connection (or set a proxy in pip&apos;s configuration) and try again.</source>
         <translation>pip konnte den Paketindex nicht erreichen: Prüfen Sie die Netzwerkverbindung (oder tragen Sie einen Proxy in pips Konfiguration ein) und versuchen Sie es erneut.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="129"/>
+        <location filename="../plugin/installer.py" line="142"/>
         <source>pip found no matching package for this Python and platform (or could not reach the package index). See the log for details.</source>
         <translation>pip fand kein passendes Paket für dieses Python und diese Plattform (oder erreichte den Paketindex nicht). Einzelheiten stehen im Protokoll.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="132"/>
+        <location filename="../plugin/installer.py" line="145"/>
         <source>The installation failed (pip exit code {code}): {line}</source>
         <translation>Die Installation ist fehlgeschlagen (pip-Exit-Code {code}): {line}</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="149"/>
+        <location filename="../plugin/installer.py" line="162"/>
         <source>DiffUnmix: install dependencies</source>
         <translation>DiffUnmix: Abhängigkeiten installieren</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="168"/>
+        <location filename="../plugin/installer.py" line="181"/>
         <source>pip&apos;s output appears here.</source>
         <translation>Hier erscheint die Ausgabe von pip.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="170"/>
+        <location filename="../plugin/installer.py" line="183"/>
         <source>Install</source>
         <translation>Installieren</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="184"/>
+        <location filename="../plugin/installer.py" line="197"/>
         <source>CUDA build</source>
         <translation>CUDA-Version</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="184"/>
+        <location filename="../plugin/installer.py" line="197"/>
         <source>CPU build</source>
         <translation>CPU-Version</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="190"/>
+        <location filename="../plugin/installer.py" line="203"/>
         <source>PyTorch is installed: the full engine is available.</source>
         <translation>PyTorch ist installiert: die vollständige Engine ist verfügbar.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="190"/>
+        <location filename="../plugin/installer.py" line="203"/>
         <source>PyTorch is not installed: only the classical method (VCA + FCLS) and the endmember tools work.</source>
         <translation>PyTorch ist nicht installiert: nur die klassische Methode (VCA + FCLS) und die Endmember-Werkzeuge funktionieren.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="194"/>
+        <location filename="../plugin/installer.py" line="207"/>
         <source>QGIS&apos;s Python interpreter was not found under {prefix}, so nothing can be installed from here.</source>
         <translation>QGIS' Python-Interpreter wurde unter {prefix} nicht gefunden; von hier aus kann nichts installiert werden.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="197"/>
+        <location filename="../plugin/installer.py" line="210"/>
         <source>Install installs {what} for QGIS&apos;s Python ({python}) into {target} with pip. The full engine is available as soon as it finishes, without a restart.</source>
         <translation>„Installieren“ installiert {what} für QGIS' Python ({python}) mit pip nach {target}. Die vollständige Engine ist verfügbar, sobald es fertig ist, ohne Neustart.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="234"/>
+        <location filename="../plugin/installer.py" line="247"/>
         <source>QGIS&apos;s Python ({python}) could not be started.</source>
         <translation>QGIS' Python ({python}) konnte nicht gestartet werden.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="241"/>
+        <location filename="../plugin/installer.py" line="254"/>
         <source>Installed. The full engine is available now (no restart needed).</source>
         <translation>Installiert. Die vollständige Engine ist jetzt verfügbar (kein Neustart nötig).</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="249"/>
+        <location filename="../plugin/installer.py" line="262"/>
         <source>pip finished but PyTorch still cannot be imported; see the log.</source>
         <translation>pip ist fertig, aber PyTorch lässt sich noch nicht importieren; siehe Protokoll.</translation>
     </message>
     <message>
-        <location filename="../plugin/installer.py" line="241"/>
+        <location filename="../plugin/installer.py" line="254"/>
         <source>Installed {what}: it imports now (no restart needed).</source>
         <translation>{what} installiert: es lässt sich jetzt importieren (kein Neustart nötig).</translation>
     </message>
@@ -1232,7 +1242,7 @@
         <translation>Gespeichertes Modell</translation>
     </message>
     <message>
-        <location filename="../plugin/algorithms/unmix.py" line="154"/>
+        <location filename="../plugin/algorithms/unmix.py" line="155"/>
         <source>The raster has no band wavelengths, so the bundled USGS library cannot name its endmembers: they are numbered EM1, EM2, …</source>
         <translation>Das Raster hat keine Bandwellenlängen, daher kann die mitgelieferte USGS-Bibliothek seine Endmember nicht benennen: sie werden EM1, EM2, … nummeriert.</translation>
     </message>

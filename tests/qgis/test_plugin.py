@@ -219,7 +219,7 @@ def test_algorithm_contract(diffunmix_plugin):
     alg = QgsApplication.processingRegistry().algorithmById("diffunmix:unmix")
     names = [p.name() for p in alg.parameterDefinitions()]
     assert names == ["INPUT", "ENDMEMBERS", "METHOD", "QUALITY", "MODEL", "LIBRARY", "BANDS", "DEVICE", "SEED",
-                     "RGB_ENDMEMBERS", "UNCERTAINTY_SAMPLES", "OUTPUT", "OUTPUT_ENDMEMBERS", "OUTPUT_PLOT",
+                     "RGB_ENDMEMBERS", "SCHEDULER", "UNCERTAINTY_SAMPLES", "OUTPUT", "OUTPUT_ENDMEMBERS", "OUTPUT_PLOT",
                      "OUTPUT_RESIDUAL", "OUTPUT_UNCERTAINTY", "OUTPUT_REPORT"]
     params = {p.name(): p for p in alg.parameterDefinitions()}
     assert params["ENDMEMBERS"].defaultValue() == 0 and params["ENDMEMBERS"].minimum() == 0
