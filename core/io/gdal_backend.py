@@ -36,13 +36,7 @@ def open_dataset(resolved: str):
     Raises:
         UnmixError: Not a raster, or no bands.
     """
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        ds = gdal.OpenEx(resolved, gdal.OF_RASTER | gdal.OF_READONLY)
-    except RuntimeError:
-        ds = None
-    finally:
-        gdal.PopErrorHandler()
+    ds = _open_quietly(resolved)
     if ds is None:
         raise UnmixError(f"not a raster GDAL can read: {resolved}")
     if ds.RasterCount == 0:
@@ -52,16 +46,21 @@ def open_dataset(resolved: str):
     return ds
 
 
-def file_list(path: str) -> Optional[list]:
-    """Every file GDAL reads for the raster ``path`` (its own first; a VRT's sources), or None when
-    ``path`` does not open as a raster. Quiet: no GDAL message, no exception."""
+def _open_quietly(path: str):
+    """The raster ``path`` opened read-only, or None; no GDAL message, no exception."""
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
-        ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
+        return gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY)
     except RuntimeError:
-        ds = None
+        return None
     finally:
         gdal.PopErrorHandler()
+
+
+def file_list(path: str) -> Optional[list]:
+    """Every file GDAL reads for the raster ``path`` (its own first; a VRT's sources), or None when
+    ``path`` does not open as a raster."""
+    ds = _open_quietly(path)
     return None if ds is None else list(ds.GetFileList() or [])
 
 
