@@ -27,11 +27,10 @@ from .errors import Cancelled, UnmixError
 from .io.atomic import atomic_write
 from .options import UnmixOptions
 from .progress import ensure
+from .run.outputs import folder_outputs
 
 #: rasters of up to this many pixels are one task each on a cluster; larger ones are split in tiles
 WHOLE_TASK_PIXELS = 2048 * 2048
-#: the files ``unmix`` writes into a raster's folder (besides residual.tif / uncertainty.tif)
-OUTPUT_FILES = ("abundances.tif", "endmembers.csv", "endmembers.png", "report.json")
 
 
 def find_rasters(patterns) -> List[str]:
@@ -62,17 +61,9 @@ def folder_names(paths: List[str]) -> List[str]:
     return names
 
 
-def outputs_of(folder: str, residual: bool, uncertainty: bool) -> dict:
-    """The output paths ``unmix`` writes into ``folder``."""
-    return {"A": os.path.join(folder, "abundances.tif"), "E": os.path.join(folder, "endmembers.csv"),
-            "plot": os.path.join(folder, "endmembers.png"), "report": os.path.join(folder, "report.json"),
-            "res": os.path.join(folder, "residual.tif") if residual else None,
-            "unc": os.path.join(folder, "uncertainty.tif") if uncertainty else None}
-
-
 def is_complete(path: str, folder: str, residual: bool, uncertainty: bool) -> bool:
     """Whether ``folder`` holds every output of a finished run on ``path`` (its report names it)."""
-    outs = outputs_of(folder, residual, uncertainty)
+    outs = folder_outputs(folder, residual, uncertainty)
     if not all(os.path.isfile(p) for p in outs.values() if p):
         return False
     try:
@@ -98,7 +89,7 @@ def unmix_one(path: str, folder: str, options: dict, residual: bool = False, pro
     rec = {"pid": os.getpid()}
     try:
         os.makedirs(folder, exist_ok=True)
-        outs = outputs_of(folder, residual, bool(opts.uncertainty))
+        outs = folder_outputs(folder, residual, bool(opts.uncertainty))
         res = unmix(path, outs["A"], outs["E"], opts, plot_path=outs["plot"], report_path=outs["report"],
                     residual_path=outs["res"], uncertainty_path=outs["unc"], progress=progress)
         rep = res.report

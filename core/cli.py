@@ -279,23 +279,18 @@ def _run_unmix(a, method: str, model=None, quality: str = "default", endmembers:
 
 
 def _unmix_locked(a, opts) -> int:
+    from .io.atomic import remove_quietly
     from .pipeline import unmix
     from .progress import ConsoleProgress
+    from .run.outputs import folder_outputs
 
-    res = unmix(a.input, os.path.join(a.out, "abundances.tif"), os.path.join(a.out, "endmembers.csv"),
-                opts, plot_path=os.path.join(a.out, "endmembers.png"),
-                report_path=os.path.join(a.out, "report.json"),
-                residual_path=os.path.join(a.out, "residual.tif") if a.residual else None,
-                uncertainty_path=os.path.join(a.out, "uncertainty.tif") if a.uncertainty else None,
-                progress=ConsoleProgress(quiet=a.quiet))
+    outs = folder_outputs(a.out, a.residual, bool(a.uncertainty))
+    res = unmix(a.input, outs["A"], outs["E"], opts, plot_path=outs["plot"], report_path=outs["report"],
+                residual_path=outs["res"], uncertainty_path=outs["unc"], progress=ConsoleProgress(quiet=a.quiet))
     # OUTDIR holds the last run's result: an optional output an earlier run left there and this one
     # did not write would be taken for part of it
-    for name, wanted in (("residual.tif", a.residual), ("uncertainty.tif", a.uncertainty)):
-        stale = os.path.join(a.out, name)
-        if not wanted and os.path.exists(stale):
-            for path in (stale, stale + ".aux.xml"):
-                if os.path.exists(path):
-                    os.remove(path)
+    every = folder_outputs(a.out, True, True)
+    remove_quietly(*(every[k] for k in ("res", "unc") if not outs[k]))
     print(f"{res.p} endmembers ({', '.join(res.names)}) → {a.out}")
     return 0
 

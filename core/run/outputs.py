@@ -34,6 +34,15 @@ class UnmixResult:
     report: Dict = field(default_factory=dict)
 
 
+def folder_outputs(folder: str, residual: bool = False, uncertainty: bool = False) -> dict:
+    """The output paths of an ``unmix``/``apply`` result folder, by :data:`core.run.context.OUTPUT_KEYS`
+    key (residual and uncertainty None unless asked for): the CLI and ``batch`` write the same folder."""
+    return {"A": os.path.join(folder, "abundances.tif"), "E": os.path.join(folder, "endmembers.csv"),
+            "plot": os.path.join(folder, "endmembers.png"), "report": os.path.join(folder, "report.json"),
+            "res": os.path.join(folder, "residual.tif") if residual else None,
+            "unc": os.path.join(folder, "uncertainty.tif") if uncertainty else None}
+
+
 def same_file(a: str, b: str) -> bool:
     """Whether paths ``a`` and ``b`` name the same file (through symlinks and hard links too)."""
     if os.path.realpath(a) == os.path.realpath(b):
