@@ -4,14 +4,17 @@ Windows of ``tile × tile`` pixels cover the image with a stride of
 ``tile − overlap``; the last window of each axis is snapped inward so every
 window lies inside the raster. Each window's result is weighted by a smooth
 (raised-cosine) ramp over the overlap on the sides that touch another window,
-and blended as ``Σ w·ŷ / Σ w``. Rows of tiles are streamed: a row of windows
-is read, processed and accumulated in a strip buffer, and the image rows that
-no later window touches are written at once, so memory is bounded by
-``channels × (tile + overlap) × width`` whatever the raster's height.
+and blended as ``Σ w·ŷ / Σ w``. Windows are streamed in row-major order and
+accumulated per column segment (the columns between two window starts); a
+segment's rows above the next row of windows are final once the window that
+starts it is done, and are written at once. What stays in memory is the
+windows being blended plus the overlap rows of one row of windows:
+about ``channels × (2·tile·tile + overlap × width)`` values,: a raster 4× wider
+costs barely more (whole-width strips of ``tile`` rows would grow with it).
 
 Reading and writing overlap the computation: a background thread reads the
 next windows (up to :data:`PREFETCH_BYTES` ahead) and another writes the
-finished strips, so on a GPU, where the network takes a fraction of the time,
+finished blocks, so on a GPU, where the network takes a fraction of the time,
 a run costs about its slowest part instead of the sum of all three. GDAL
 releases the GIL while it reads and writes. The blending itself stays on the
 calling thread, in the same order, so the result does not change.
@@ -202,6 +205,53 @@ class _Worker:
         self._thread.join()
 
 
+class _Segment:
+    """The blending accumulators of one column segment ``[x0, x1)`` of the image, for the rows
+    ``[y0, y0 + n)`` that windows have touched and that are not written yet (float64)."""
+
+    def __init__(self, channels: int, x0: int, x1: int):
+        self.x0, self.x1, self.y0 = x0, x1, 0
+        self.acc = np.zeros((channels, 0, x1 - x0), np.float64)
+        self.wsum = np.zeros((0, x1 - x0), np.float64)
+        self.vmask = np.zeros((0, x1 - x0), bool)
+
+    def add(self, y0: int, a: int, b: int, valid, out, wgt) -> None:
+        """Columns ``a:b`` of a window at row ``y0`` (whose left edge is at or before ``x0``):
+        its valid mask, and its output weighted by ``wgt`` (None: no valid pixel)."""
+        h = valid.shape[0]
+        extra = y0 + h - (self.y0 + self.wsum.shape[0])
+        if extra > 0:
+            w = self.x1 - self.x0
+            self.acc = np.concatenate([self.acc, np.zeros((self.acc.shape[0], extra, w))], axis=1)
+            self.wsum = np.concatenate([self.wsum, np.zeros((extra, w))], axis=0)
+            self.vmask = np.concatenate([self.vmask, np.zeros((extra, w), bool)], axis=0)
+        r0, n = y0 - self.y0, b - a
+        self.vmask[r0:r0 + h, :n] |= valid[:, a:b]
+        if out is not None:
+            self.acc[:, r0:r0 + h, :n] += out[:, :, a:b] * wgt[:, a:b]
+            self.wsum[r0:r0 + h, :n] += wgt[:, a:b]
+
+    def take(self, to_row: int, first: tuple, totals: dict):
+        """The blended rows ``[y0, to_row)`` as ``(float32 (channels, n, w) with NaN where unsolved,
+        x0, y0)``, dropped from the accumulators and counted in ``totals``; None if there are none.
+        ``first``: the channels ``(start, stop)`` whose finiteness decides if a pixel is solved."""
+        n = to_row - self.y0
+        if n <= 0:
+            return None
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = self.acc[:, :n] / np.maximum(self.wsum[:n], 1e-12)
+            ok = self.vmask[:n] & np.isfinite(out[first[0]:first[1]].astype(np.float32)).all(axis=0)
+            totals["sums"] += out[:, ok].astype(np.float32).sum(axis=1, dtype=np.float64)
+        out[:, ~ok] = np.nan
+        totals["valid"] += int(ok.sum())
+        totals["unsolved"] += int(self.vmask[:n].sum()) - int(ok.sum())
+        block = (out.astype(np.float32), self.x0, self.y0)
+        # copies: the written rows' memory goes now, not at the next window
+        self.acc, self.wsum, self.vmask = self.acc[:, n:].copy(), self.wsum[n:].copy(), self.vmask[n:].copy()
+        self.y0 = to_row
+        return block
+
+
 def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
                   writers: Sequence[tuple], tile: int = 128, overlap: int = 16, progress=None,
                   margin: int = 0, origin: bool = False, tiles: Optional[Callable] = None) -> dict:
@@ -244,70 +294,51 @@ def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
     ys = tile_starts(H, th, overlap)
     xs = tile_starts(W, tw, overlap)
     n_total = len(ys) * len(xs)
-    buf_y0 = 0  # first image row held in the buffer
-    acc = np.zeros((channels, 0, W), np.float64)
-    wsum = np.zeros((0, W), np.float64)
-    vmask = np.zeros((0, W), bool)
-    done, n_valid, n_unsolved = 0, 0, 0
-    sums = np.zeros(channels, np.float64)
+    # column segment j = [xs[j], xs[j + 1]): no window after those starting at xs[j] touches it
+    segs = [_Segment(channels, x0, x1) for x0, x1 in zip(xs, xs[1:] + [W])]
+    done = 0
+    totals = {"valid": 0, "unsolved": 0, "sums": np.zeros(channels, np.float64)}
+    first = writers[0][1:] if writers else (0, channels)  # the abundances' channels
 
-    def grow(to_row: int):
-        nonlocal acc, wsum, vmask
-        extra = to_row - (buf_y0 + wsum.shape[0])
-        if extra > 0:
-            acc = np.concatenate([acc, np.zeros((channels, extra, W))], axis=1)
-            wsum = np.concatenate([wsum, np.zeros((extra, W))], axis=0)
-            vmask = np.concatenate([vmask, np.zeros((extra, W), bool)], axis=0)
-
-    def flush(to_row: int):
-        nonlocal acc, wsum, vmask, buf_y0, n_valid, n_unsolved, sums
-        n = to_row - buf_y0
-        if n <= 0:
-            return
-        with np.errstate(invalid="ignore", over="ignore"):
-            out = acc[:, :n] / np.maximum(wsum[:n], 1e-12)
-            first = out[writers[0][1]:writers[0][2]] if writers else out  # the abundances
-            ok = vmask[:n] & np.isfinite(first.astype(np.float32)).all(axis=0)
-            sums += out[:, ok].astype(np.float32).sum(axis=1, dtype=np.float64)
-        out[:, ~ok] = np.nan
-        n_valid += int(ok.sum())
-        n_unsolved += int(vmask[:n].sum()) - int(ok.sum())
-        writer.put((out.astype(np.float32), buf_y0))
-        acc, wsum, vmask = acc[:, n:], wsum[n:], vmask[n:]
-        buf_y0 = to_row
+    def flush(seg: "_Segment", to_row: int):
+        block = seg.take(to_row, first, totals)
+        if block is not None:
+            writer.put(block)
 
     def write(item):
-        out, y0 = item
+        out, x0, y0 = item
         for wr, a, b in writers:
-            wr.write(out[a:b], 0, y0)
+            wr.write(out[a:b], x0, y0)
 
     windows = [(y0, x0, th, tw) for y0 in ys for x0 in xs]
     results = (tiles or local_tiles(reader, fn, origin))(windows)
     writer = _Worker(write, 2, False, "diffunmix-write")
     try:
         for iy, y0 in enumerate(ys):
-            grow(y0 + th)
+            next_y = ys[iy + 1] if iy + 1 < len(ys) else H
             for ix, x0 in enumerate(xs):
                 prog.check()
                 valid, out = next(results)
-                r0 = y0 - buf_y0
-                vmask[r0:r0 + th, x0:x0 + tw] |= valid
+                wgt = None
                 if out is not None:
+                    out = np.asarray(out)
                     wgt = blend_window(th, tw, overlap, iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1,
                                        margin)
-                    acc[:, r0:r0 + th, x0:x0 + tw] += np.asarray(out, np.float64) * wgt
-                    wsum[r0:r0 + th, x0:x0 + tw] += wgt
+                for seg in segs[ix:]:  # the window covers segment ix and reaches into the next ones
+                    if seg.x0 >= x0 + tw:
+                        break
+                    seg.add(y0, seg.x0 - x0, min(seg.x1, x0 + tw) - x0, valid, out, wgt)
                 del valid, out
+                flush(segs[ix], next_y)  # its rows above the next row of windows are final
                 done += 1
                 prog.set_progress(100.0 * done / n_total)
-            next_y = ys[iy + 1] if iy + 1 < len(ys) else H
-            flush(next_y)
         writer.finish()
     except BaseException:
         writer.stop()
         raise
     finally:
         results.close()
+    n_valid, n_unsolved, sums = totals["valid"], totals["unsolved"], totals["sums"]
     stats = {"tiles": done, "valid_pixels": n_valid, "unsolved": n_unsolved, "channel_sums": sums.tolist()}
     if getattr(tiles, "stats", None) is not None:
         stats["distributed"] = tiles.stats

@@ -88,6 +88,55 @@ def test_tiled_local_filter_matches_untiled(tmp_path):
     assert np.abs(out[:, ok] - full[:, ok]).max() < 1e-5
 
 
+def _dense_blend(cube, fn, tile, overlap, margin=0):
+    """The blend ``Σ w·ŷ / Σ w`` over the whole image at once: what streaming must reproduce."""
+    B, H, W = cube.shape
+    acc, wsum = np.zeros((B, H, W)), np.zeros((H, W))
+    grid = tile_grid(H, W, tile, overlap)
+    ys, xs = sorted({g[0] for g in grid}), sorted({g[1] for g in grid})
+    for y0, x0, th, tw in grid:
+        iy, ix = ys.index(y0), xs.index(x0)
+        wgt = blend_window(th, tw, overlap, iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1, margin)
+        acc[:, y0:y0 + th, x0:x0 + tw] += fn(cube[:, y0:y0 + th, x0:x0 + tw]) * wgt
+        wsum[y0:y0 + th, x0:x0 + tw] += wgt
+    return acc / wsum
+
+
+@pytest.mark.parametrize("h,w,tile,overlap", [(70, 90, 24, 8), (37, 301, 40, 16), (20, 33, 12, 5), (9, 9, 16, 4)])
+def test_streamed_blend_equals_the_whole_image_blend(tmp_path, h, w, tile, overlap):
+    # window counts and snapped last windows of every kind, the last ones overlapping more than
+    # `overlap`: each pixel gets the same weighted sum as blending all windows at once
+    rng = np.random.default_rng(1)
+    cube = rng.random((3, h, w)).astype(np.float32)
+    path = tmp_path / "in.tif"
+    write_raster(str(path), cube)
+
+    def fn(c):  # a window-dependent output (its mean), so blending errors show
+        return c * 0.5 + c.mean(axis=(1, 2), keepdims=True)
+
+    stats, out = _run(path, tmp_path / "o.tif", lambda c, v: fn(c), 3, tile=tile, overlap=overlap, margin=1)
+    assert stats["valid_pixels"] == h * w
+    np.testing.assert_allclose(out, _dense_blend(cube, fn, tile, overlap, margin=1), rtol=1e-6, atol=1e-6)
+
+
+def test_memory_does_not_grow_with_the_raster_width(tmp_path):
+    # the client of a cluster run (and any in-process run) holds the windows being blended and
+    # the overlap rows, not whole-width strips: 8× the width, about the same peak
+    import tracemalloc
+
+    peaks = {}
+    for w in (256, 2048):
+        path = tmp_path / f"in{w}.tif"
+        write_raster(str(path), np.ones((2, 96, w), np.float32))
+        with RasterReader(str(path)) as r, RasterWriter(str(tmp_path / f"o{w}.tif"), w, 96, 8) as wr:
+            tracemalloc.start()
+            process_tiled(r, lambda c, v: np.repeat(c[:1], 8, axis=0), 8, [(wr, 0, 8)], tile=64, overlap=8)
+            peaks[w] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    # whole-width strips of 64 rows × 8 float64 channels would be 8 MB more at 2048 px
+    assert peaks[2048] < peaks[256] + 2e6, peaks
+
+
 def _io_threads():
     import threading
 
