@@ -270,8 +270,8 @@ def main():
         prev = json.load(open(a.out))
         res.update({key: prev[key] for part, key in parts.items() if part in skip and key in prev})
         res["machine_of_kept_parts"] = prev.get("machine")
-    res["machine"]["note"] = ("2 vCPUs shared with other sessions (load averages recorded): wall-time ratios are "
-                              "pessimistic when the other load takes a core")
+    res["machine"]["note"] = ("load averages recorded at the start, the end and after each run (this benchmark's own "
+                              "processes count in them): wall-time ratios are pessimistic when other jobs take a core")
     tmp = tempfile.mkdtemp(prefix="diffunmix-scale-")
     try:
         model = save_default_model(os.path.join(tmp, "model.pt"))
