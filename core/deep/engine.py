@@ -126,9 +126,10 @@ class PriorHybrid(torch.nn.Module):
         """The least-squares prior of the denoised batch (what the network corrects)."""
         return fcls_prior(bilateral(y, self.noise), self.E, scaled=bool(float(self.scaled) > 0))
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """Abundances (N, P, H, W) on the simplex from a cube batch (N, B, H, W)."""
-        prior = self.prior(y)
+    def forward(self, y: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Abundances (N, P, H, W) on the simplex from a cube batch (N, B, H, W); ``prior``: its
+        :meth:`prior` when already computed (training re-uses it)."""
+        prior = self.prior(y) if prior is None else prior
         if float(self.correction) == 0.0:
             return prior
         logits = self.net.forward_logits(torch.cat([y, prior], dim=1))
@@ -174,10 +175,11 @@ class EngineConfig(ConfigMixin):
         fit = FitConfig()
         ref = RefineConfig()
         if quality == "fast":
-            fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 150, 100, 0
+            fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 100, 60, 0
+            fit.sample_pool = 256
         elif quality == "best":
             fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 900, 600, 400
-            fit.pool = 768
+            fit.pool, fit.sample_pool = 768, 768
             ref.steps_2d, ref.steps_1d, ref.alternations, ref.calibrate = 4, 2, 2, True
         elif quality == "default":
             fit.unet1d_iters = 0  # the endmember diffusion is off by default
@@ -548,7 +550,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     Returns:
         The fitted :class:`Engine`; ``engine.trained`` lists its fitted stages.
     """
-    from .training import PatchGenerator, fit_hybrid, fit_unet1d, fit_unet2d, scene_patches, supervised_batches
+    from .training import (PatchGenerator, PatchPool, fit_hybrid, fit_unet1d, fit_unet2d, scene_patches,
+                           supervised_batches)
 
     stages = [st for st in STAGES if st in set(stages)]
     prog = ensure(progress)
@@ -579,17 +582,20 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
         done += share[stage]
         return sub
 
+    pool = None  # the training patches of both networks, with their prior (drawn once)
+    if "hybridstu" in stages or "abundance-diffusion" in stages:
+        pool = PatchPool(batches or gen.batch, fc.sample_pool, fc.batch,
+                         prior=lambda Y: eng.hybrid.prior(Y.to(device)), seed=seed)
     if "hybridstu" in stages:
         prog.info("fitting HybridSTU")
         eng.hybrid.correction.fill_(1.0)  # (re)fitted: the gate decides afresh
         own = None
         if scene and fc.scene_weight > 0 and batches is None:
             own = scene_patches([(c / scale, v) for c, v in scene], fc.patch, seed=seed)
-        fit_hybrid(eng.hybrid, gen, fc, device, part("hybridstu"), batches=batches, scene=own)
+        fit_hybrid(eng.hybrid, gen, fc, device, part("hybridstu"), scene=own, pool=pool)
     if "abundance-diffusion" in stages:
         prog.info("fitting the abundance diffusion (ResUNet2D)")
-        fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, part("abundance-diffusion"),
-                   batches=batches)
+        fit_unet2d(eng.unet2d, eng.hybrid, gen, eng.schedule, fc, device, part("abundance-diffusion"), pool=pool)
         eng.refine_cfg.steps_2d = preset.steps_2d  # (re)fitted: the gate decides afresh
         eng.refine_cfg.start_2d = data_start_step(eng.schedule, E_n, noise_sigma / scale)
         if scene:
