@@ -16,10 +16,11 @@ mean spectral angle.
 Columns (the ablation; each adds one stage, forced on whatever the gates
 decide): VCA+FCLS; FCLS with the true endmembers (oracle, synthetic only);
 robust start + prior (the engine's start and its denoised least-squares prior,
-no network); + HybridSTU; + 2D diffusion; + endmember stage (least-squares
-endmember calibration from those abundances, and the 1D endmember diffusion
-where the quality fits it); full = the engine as ``unmix`` ships it (its gates
-decide which stages run). One engine fit per scene. Prints a table, writes
+no network); + HybridSTU; + 2D diffusion; + endmember stage (the semi-blind
+rounds of core.deep.joint: endmembers re-estimated from those abundances, and
+refined by the 1D endmember diffusion where the quality fits it; every round
+kept); full = the engine as ``unmix`` ships it (its gates decide which stages
+run, the semi-blind rounds included). One engine fit per scene. Prints a table, writes
 benchmarks/results/accuracy.json (after every scene; --resume skips the
 scenes already there).
 
@@ -108,7 +109,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
     from core.options import UnmixOptions
     from core.progress import Progress
     from core.run.context import RunContext
-    from core.run.inputs import open_input, sample_pixels
+    from core.run.inputs import open_input, sample_pixels, window_cubes
     from core.run.start import initial_endmembers
 
     path = os.path.join(scene_dir, "scene.tif")
@@ -163,16 +164,19 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
                                "mean_std": float(sd.mean()), "armse_pooled_of_mean": armse_pooled(A_ref, m),
                                "start_step": int(rcfg.start_2d), "seconds": time.perf_counter() - t}
         E_start = eng.E.copy()
+        windows = window_cubes(reader, 40000)
         t = time.perf_counter()
-        calibrate(eng, reader, None, generator=torch.Generator().manual_seed(seed))
+        *_, rec = calibrate(eng, windows, None, seed=seed, generator=torch.Generator().manual_seed(seed), gate=False)
         A_e = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
-        out[ESTAGE] = {**scores(A_ref, E_ref, A_e, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        out[ESTAGE] = {**scores(A_ref, E_ref, A_e, eng.E, Y), "seconds": t_fit + time.perf_counter() - t,
+                       "signal_sure": rec["risks"]}
         eng.E = E_start
         hyb.correction.fill_(gated[0])
         rcfg.steps_2d = gated[1]
         t = time.perf_counter()
-        if rcfg.calibrate:  # as fit_scene does at this quality
-            calibrate(eng, reader, None, generator=fit.generator)
+        if rcfg.calibrate:  # as fit_scene does at this quality: the semi-blind rounds, gated
+            *_, rec = calibrate(eng, windows, None, seed=seed, generator=fit.generator)
+            out["_joint"] = rec
         A_f = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
         out[FULL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
     out["_fit_seconds"] = t_fit
@@ -182,8 +186,9 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
 def _save(a, results, summary, torch):
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as fh:
-        json.dump({"quality": a.quality, "seed": a.seed, "machine": {"platform": platform.platform(),
-                   "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+        json.dump({"quality": a.quality, "seed": a.seed, "fit_overrides": a.fit,
+                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                               "torch_threads": torch.get_num_threads()},
                    "results": results, "summary": summary}, fh, indent=1)
 
 
@@ -220,6 +225,25 @@ def summarise(results: dict) -> dict:
     return summary
 
 
+def override_fit(values: dict) -> None:
+    """Every engine fitted from now on uses the preset with these FitConfig fields changed."""
+    from core.deep.engine import EngineConfig
+    from core.deep.training import FitConfig
+
+    known = FitConfig().to_dict()
+    bad = sorted(set(values) - set(known))
+    if bad:
+        raise SystemExit(f"unknown fitting setting(s): {', '.join(bad)} (known: {', '.join(sorted(known))})")
+    preset = EngineConfig.preset.__func__
+
+    def with_overrides(cls, quality="default"):
+        cfg = preset(cls, quality)
+        cfg.fit = {**cfg.fit, **{k: type(known[k])(v) for k, v in values.items()}}
+        return cfg
+
+    EngineConfig.preset = classmethod(with_overrides)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quality", default="default", choices=["fast", "default", "best"])
@@ -228,8 +252,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "accuracy.json"))
     ap.add_argument("--resume", action="store_true",
                     help="keep the scenes already in --out (same quality and seed) and run only the others")
+    ap.add_argument("--fit", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a fitting setting of the preset (core.deep.training.FitConfig), e.g. "
+                         "scene_weight=0.1: an ablation of a setting that is not a default")
     a = ap.parse_args()
     import torch
+
+    if a.fit:
+        override_fit(dict(kv.split("=", 1) for kv in a.fit))
 
     from core.classical.synth import SceneConfig, generate
 

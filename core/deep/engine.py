@@ -150,8 +150,9 @@ class RefineConfig(ConfigMixin):
     steps_1d: int = 0  # ResUNet1D DDIM steps; 0 = off (docs/EXPERIMENTS.md)
     start_1d: int = 40
     alternations: int = 1  # extra A/E alternations after the first endmember estimate
-    # re-estimate E by least squares from the refined abundances (off by default: docs/EXPERIMENTS.md)
-    calibrate: bool = False
+    # semi-blind rounds: E re-estimated from the abundances, each kept only if the scene's signal SURE
+    # drops (core.deep.joint)
+    calibrate: bool = True
 
 
 @dataclass
@@ -775,6 +776,7 @@ def describe_gate(gate: dict) -> str:
     return f"the CNN correction is {kept('use_correction')}, the diffusion refinement is {kept('use_refinement')}"
 
 
+@torch.no_grad()
 def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
     """Keep a fitted stage only if it beats the stage before it on held-out patches.
 
