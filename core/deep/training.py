@@ -55,8 +55,9 @@ class FitConfig(ConfigMixin):
     t_max_2d: int = 150
     t_max_1d: int = 150
     # weight of the self-supervised term: HybridSTU's abundances of the scene's own patches, mixed
-    # back by the endmembers, against the patches (SAM + MSE, core.deep.losses.spectral_loss); 0 = off
-    scene_weight: float = 0.0
+    # back by the endmembers, against the patches (SAM + MSE, core.deep.losses.spectral_loss); 0 = off.
+    # 0.1 lowered the forced-on HybridSTU's aRMSE on 7 of 12 benchmark scenes (docs/EXPERIMENTS.md)
+    scene_weight: float = 0.1
     purity_low: float = 0.2
     purity_high: float = 0.95
 
@@ -136,17 +137,17 @@ class PatchPool:
 
     Args:
         draw: ``n -> (Y (n, B, h, w), A (n, P, h, w), E (n, P, B))`` float32 arrays
-            (:meth:`PatchGenerator.batch` or :func:`supervised_batches`).
+            (:meth:`PatchGenerator.batch` or :func:`supervised_batches`), or the arrays of ``keys``.
         size: patches in the pool (drawn in batches of ``batch``).
         prior: ``Y (n, B, h, w) tensor -> (n, P, h, w)``, or None.
         seed: seed of the draws of patches and symmetries.
     """
 
-    def __init__(self, draw, size: int, batch: int, prior=None, seed: int = 0):
+    def __init__(self, draw, size: int, batch: int, prior=None, seed: int = 0, keys=("Y", "A", "E")):
         n_draws = max(1, -(-int(size) // int(batch)))
         self.fields = {}
         for d in range(n_draws):  # filled in place: no second copy of the pool
-            for key, v in zip(("Y", "A", "E"), draw(batch)):
+            for key, v in zip(keys, draw(batch)):
                 if key not in self.fields:
                     self.fields[key] = torch.empty((n_draws * v.shape[0],) + v.shape[1:], dtype=torch.float32)
                 self.fields[key][d * v.shape[0]:(d + 1) * v.shape[0]] = torch.from_numpy(np.asarray(v, np.float32))
@@ -274,6 +275,9 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
                          prior=lambda Y: model.prior(Y.to(device)), seed=int(gen.rng.integers(2**31)))
     model.train()
     use_scene = scene is not None and cfg.scene_weight > 0
+    if use_scene:  # the scene's own patches, with their prior, drawn once too
+        own = PatchPool(lambda n: (scene(n),), max(cfg.sample_pool // 2, cfg.batch), cfg.batch,
+                        prior=lambda Y: model.prior(Y.to(device)), seed=int(gen.rng.integers(2**31)), keys=("Y",))
 
     def loss_fn():
         Y, A, Ev, prior = pool.sample(cfg.batch, ("Y", "A", "E", "prior"), device)
@@ -282,8 +286,8 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
         rec_ref = torch.einsum("npb,nphw->nbhw", Ev, A)
         loss = F.mse_loss(A_hat, A) + 0.1 * F.mse_loss(rec, rec_ref) / (rec_ref.pow(2).mean() + 1e-12)
         if use_scene:
-            Ys = torch.from_numpy(scene(max(2, cfg.batch // 2))).to(device)
-            rec_s = torch.einsum("pb,nphw->nbhw", model.E, model(Ys))
+            Ys, prior_s = own.sample(max(2, cfg.batch // 2), ("Y", "prior"), device)
+            rec_s = torch.einsum("pb,nphw->nbhw", model.E, model(Ys, prior=prior_s))
             if float(getattr(model, "scaled", 0.0)) > 0:
                 s = (rec_s * Ys).sum(1, keepdim=True) / rec_s.pow(2).sum(1, keepdim=True).clamp_min(1e-12)
                 rec_s = rec_s * s.detach()

@@ -109,3 +109,4 @@ def test_semi_blind_round_that_does_not_lower_the_risk_is_dropped():
         assert rec["risks"][i] < rec["risks"][i - 1] - rec["margin_abs"]
     if kept == 0:
         assert np.array_equal(gated.E, np.asarray(E, np.float64))
+
