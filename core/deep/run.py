@@ -42,7 +42,8 @@ class SceneFit:
         E0: the initial endmembers (P, B); generator: the run's torch generator (seeded);
         lib_match / angles: matched library spectra (P, B) and angles (P,), or None;
         noise_sigma: per-band noise std (B,); device: where the engine runs;
-        validation: the gates' decisions; mixing: "linear" or "scaled";
+        validation: the gates' decisions; mixing: "linear" or "scaled"; variability: the start
+        found within-material variability (representative endmembers);
         scale_ratio / model_excess: the robust start's tests (None without it);
         timings: seconds per phase.
     """
@@ -58,6 +59,7 @@ class SceneFit:
     device: str = "cpu"
     validation: Optional[dict] = None
     mixing: str = "linear"
+    variability: bool = False
     scale_ratio: Optional[float] = None
     model_excess: Optional[float] = None
     start_check: Optional[dict] = None
@@ -97,6 +99,15 @@ def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generato
     if lib is not None:
         engine.names, match, angles = library_names(engine.E, lib)
     return engine.names, match, angles, record
+
+
+def semi_blind_applies(mixing: str, variability: bool) -> bool:
+    """Whether the semi-blind rounds (:func:`calibrate`) run on a scene: the linear model without
+    within-material variability. Their judge is the data fit; where the start chose representative
+    spectra or the scaled model, the model is known not to fit (variability, illumination) and
+    endmembers that fit the data better explain the variability instead (Samson, MUUFL and two
+    variability scenes: aRMSE up 7–23 % with the rounds kept, docs/EXPERIMENTS.md)."""
+    return mixing == "linear" and not variability
 
 
 def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
@@ -166,12 +177,9 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     if supervised is None:  # with a reference, the supervised gate is the better judge
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
-    # the rounds' judge is the data fit: where the start chose representative spectra or the scaled model,
-    # the model is known not to fit (variability, illumination) and endmembers that fit the data better
-    # explain the variability instead (Samson, MUUFL and two variability scenes: aRMSE up 7–23 % with the
-    # rounds kept, docs/EXPERIMENTS.md)
-    misfit_model = engine.mixing != "linear" or bool(robust and robust["variability"])
-    if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None and not misfit_model:
+    variability = bool(robust and robust["variability"])
+    if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None and \
+            semi_blind_applies(engine.mixing, variability):
         prog.info("semi-blind: re-estimating the endmembers from the abundances (kept if the scene's SURE drops)")
         _, m2, a2, joint = calibrate(engine, first_pixels(cubes, 40000), lib, seed=opts.seed, progress=prog,
                                      generator=gen)
@@ -183,7 +191,7 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     fit = SceneFit(p=p, p_est=st.p_est, lib=lib, E0=E0, generator=gen,
                    lib_match=lib_match if lib is not None else None,
                    angles=angles if lib is not None else None, noise_sigma=sigma, device=str(device),
-                   validation=getattr(engine, "validation", None), mixing=engine.mixing,
+                   validation=getattr(engine, "validation", None), mixing=engine.mixing, variability=variability,
                    scale_ratio=None if robust is None else robust["scale_ratio"],
                    model_excess=None if robust is None else robust["model_excess"],
                    start_check=None if robust is None else robust.get("start_check"),
@@ -228,11 +236,10 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                 "start_step": rc.start_2d})
     joint = v.get("joint_endmembers")
     out.append({"stage": "joint endmembers (semi-blind)", "ran": bool(joint and joint["kept"] > 0),
-                "judge": joint["judge"] if joint else ("not run: the scaled model or representative endmembers "
-                                                       "(a data-fit judge would favour endmembers that explain "
-                                                       "the variability)" if fit.mixing != "linear"
-                                                       or fit.model_excess is not None and fit.start_check is None
-                                                       else "not run (supervised, or a saved model)"),
+                "judge": joint["judge"] if joint else (
+                    "not run (supervised, or a saved model)" if semi_blind_applies(fit.mixing, fit.variability)
+                    else "not run: the scaled model or representative endmembers (a data-fit judge would favour "
+                         "endmembers that explain the variability)"),
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
                 "rounds_kept": joint["kept"] if joint else 0})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
