@@ -176,7 +176,7 @@ class EngineConfig(ConfigMixin):
         fit = FitConfig()
         ref = RefineConfig()
         if quality == "fast":
-            fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 100, 60, 0
+            fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 80, 50, 0
             fit.sample_pool = 256
         elif quality == "best":
             fit.hybrid_iters, fit.unet2d_iters, fit.unet1d_iters = 900, 600, 400
