@@ -117,7 +117,7 @@ def test_two_threads_cannot_share_an_output_folder(tmp_path):
 def slow_scene(spectra, tmp_path_factory):
     """A scene large enough that FCLS takes a few seconds (the window the signals are sent in)."""
     path = tmp_path_factory.mktemp("slow") / "slow.tif"
-    write_scene(path, spectra[1], 1000, 1000, seed=3)
+    write_scene(path, spectra[1], 700, 700, seed=3)
     return path
 
 
