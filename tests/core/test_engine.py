@@ -162,7 +162,8 @@ def test_cpu_fit_is_deterministic_for_a_seed(scene):
     out, _, E = scene
     cube, valid, _ = read_cube(str(out / "scene40.tif"))
     cfg = EngineConfig.preset("fast")
-    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32}
+    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32,
+                "sample_pool": 64}
     runs = []
     for _ in range(2):
         eng = fit_engine(cube.reshape(40, -1).T, E * 1.05, ["a", "b", "c"], np.full(40, 0.01), cfg,
@@ -180,7 +181,8 @@ def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     out, A, E = scene
     cube, valid, _ = read_cube(str(out / "scene40.tif"))
     cfg = EngineConfig.preset("fast")
-    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32}
+    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32,
+                "sample_pool": 64}
     sigma = np.full(40, 0.01)
     eng = fit_engine(cube.reshape(40, -1).T, E, ["a", "b", "c"], sigma, cfg, torch.device("cpu"), seed=5)
     with torch.no_grad():  # a correction that scrambles the abundances

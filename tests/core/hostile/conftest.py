@@ -26,7 +26,7 @@ def tiny_engine(monkeypatch):
     def tiny(cls, quality="default"):
         cfg = preset(cls, "fast")
         cfg.fit = {**FitConfig.from_dict(cfg.fit).to_dict(), "hybrid_iters": 3, "unet2d_iters": 3, "unet1d_iters": 0,
-                   "pool": 8, "batch": 2, "patch": 16}
+                   "pool": 8, "batch": 2, "patch": 16, "sample_pool": 8}
         return cfg
 
     monkeypatch.setattr(EngineConfig, "preset", classmethod(tiny))
