@@ -20,7 +20,7 @@ from .diffusion import DDIMSampler, NoiseSchedule, project_simplex
 from .diffusion.ddim import randn_like
 from .models import HybridSTU, HybridSTUConfig, ResUNet1D, ResUNet1DConfig, ResUNet2D, ResUNet2DConfig
 from .models.embeddings import ConfigMixin
-from .robust import SCALED, bilateral
+from .robust import SCALED, bilateral, pixel_scale
 from .training import FitConfig
 
 
@@ -551,8 +551,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     Returns:
         The fitted :class:`Engine`; ``engine.trained`` lists its fitted stages.
     """
-    from .training import (PatchGenerator, PatchPool, fit_hybrid, fit_unet1d, fit_unet2d, scene_patches,
-                           supervised_batches)
+    from .training import (PatchGenerator, fit_hybrid, fit_unet1d, fit_unet2d, scene_patches, supervised_batches,
+                           training_pool)
 
     stages = [st for st in STAGES if st in set(stages)]
     prog = ensure(progress)
@@ -585,8 +585,7 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
 
     pool = None  # the training patches of both networks, with their prior (drawn once)
     if "hybridstu" in stages or "abundance-diffusion" in stages:
-        pool = PatchPool(batches or gen.batch, fc.sample_pool, fc.batch,
-                         prior=lambda Y: eng.hybrid.prior(Y.to(device)), seed=seed)
+        pool = training_pool(gen, fc, eng.hybrid, device, batches, seed=seed)
     if "hybridstu" in stages:
         prog.info("fitting HybridSTU")
         eng.hybrid.correction.fill_(1.0)  # (re)fitted: the gate decides afresh
@@ -680,8 +679,7 @@ def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, scaled: bool = False,
             return a
         f = E.T @ a
         if scaled:
-            y = cube[:, valid].astype(np.float64)
-            f = f * (np.sum(f * y, axis=0) / np.maximum(np.sum(f * f, axis=0), 1e-30))
+            f = f * pixel_scale(f, cube[:, valid].astype(np.float64), axis=0)
         return f
 
     def tmap(v):

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .engine import Engine, sure_risk
+from .robust import pixel_scale
 
 #: an endmember update stays only if it lowers the scene's signal SURE by this share of the mean
 #: noise variance per band
@@ -50,8 +51,7 @@ def endmember_step(engine: Engine, cubes, generator: torch.Generator | None = No
         a = A[:, valid].T.astype(np.float64)
         coef = a
         if engine.mixing != "linear":  # y ≈ s·aE: the per-pixel coefficients s·a reconstruct it
-            rec = a @ engine.E
-            coef = a * (np.sum(rec * y, axis=1) / np.maximum(np.sum(rec * rec, axis=1), 1e-30))[:, None]
+            coef = a * pixel_scale(a @ engine.E, y, axis=1)
         Ys.append(y)
         Cs.append(coef)
         Ws.append(a.max(axis=1) ** 2)  # near-pure pixels say most about their endmember

@@ -109,6 +109,12 @@ def bilateral_np(cube: np.ndarray, sigma: np.ndarray, radius: int = 1, h: float 
     return out
 
 
+def pixel_scale(rec: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+    """Each pixel's least-squares scale ``argmin_s ‖y − s·rec‖²`` (bands along ``axis``; the scaled
+    model's illumination factor), with ``axis`` kept for broadcasting."""
+    return np.sum(rec * y, axis=axis, keepdims=True) / np.maximum(np.sum(rec * rec, axis=axis, keepdims=True), 1e-30)
+
+
 def scaled_abundances(Y: np.ndarray, E: np.ndarray) -> np.ndarray:
     """Scaled-model abundances: NNLS, normalised to sum one (zero rows stay uniform)."""
     from ..classical.fcls import nnls

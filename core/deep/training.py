@@ -180,6 +180,13 @@ class PatchPool:
         return out
 
 
+def training_pool(gen: "PatchGenerator", cfg: FitConfig, model, device, batches=None, seed: int | None = None):
+    """The :class:`PatchPool` of a fit: ``cfg.sample_pool`` patches from ``batches`` (supervised
+    crops) or ``gen``, with ``model``'s least-squares prior (:class:`core.deep.engine.PriorHybrid`)."""
+    return PatchPool(batches or gen.batch, cfg.sample_pool, cfg.batch, prior=lambda Y: model.prior(Y.to(device)),
+                     seed=int(gen.rng.integers(2**31)) if seed is None else seed)
+
+
 def _symmetry(x: torch.Tensor, k: int) -> torch.Tensor:
     """Symmetry ``k`` (0–7) of the square on the last two axes: a rotation by k·90°, mirrored if k ≥ 4."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
@@ -270,9 +277,7 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
     """
     from .losses import spectral_loss
 
-    if pool is None:
-        pool = PatchPool(batches or gen.batch, cfg.sample_pool, cfg.batch,
-                         prior=lambda Y: model.prior(Y.to(device)), seed=int(gen.rng.integers(2**31)))
+    pool = pool if pool is not None else training_pool(gen, cfg, model, device, batches)
     model.train()
     use_scene = scene is not None and cfg.scene_weight > 0
     if use_scene:  # the scene's own patches, with their prior, drawn once too
@@ -314,9 +319,7 @@ def fit_unet2d(unet, hybrid, gen: PatchGenerator, schedule, cfg: FitConfig, devi
     """
     unet.train()
     hybrid.eval()
-    if pool is None:
-        pool = PatchPool(batches or gen.batch, cfg.sample_pool, cfg.batch,
-                         prior=lambda Y: hybrid.prior(Y.to(device)), seed=int(gen.rng.integers(2**31)))
+    pool = pool if pool is not None else training_pool(gen, cfg, hybrid, device, batches)
     pool.add("cond", lambda Y, prior: 2.0 * hybrid(Y.to(device), prior=prior.to(device)) - 1.0, "Y", "prior")
     g = torch.Generator(device="cpu").manual_seed(int(gen.rng.integers(2**31)))
 

@@ -21,7 +21,7 @@ import pytest
 from osgeo import gdal
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile"))
-from hostile_util import NAMES, WL, save_model, write_scene  # noqa: E402
+from hostile_util import bundled_spectra, save_model, write_scene  # noqa: E402
 
 from core.cli import main  # noqa: E402
 from core.errors import Cancelled, UnmixError  # noqa: E402
@@ -46,10 +46,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def spectra():
-    from core.io.library import bundled_library_path, read_library, resample
-
-    lib = resample(read_library(bundled_library_path()), WL)
-    return list(NAMES), lib.spectra[[lib.names.index(n) for n in NAMES]]
+    return bundled_spectra()
 
 
 @pytest.fixture(scope="module")

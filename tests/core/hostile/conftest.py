@@ -2,17 +2,13 @@
 an unfitted engine saved as a real checkpoint, and the full engine with its iterations cut."""
 
 import pytest
-from hostile_util import NAMES, WL, save_model, write_scene
-
-from core.io.library import bundled_library_path, read_library, resample
+from hostile_util import bundled_spectra, save_model, write_scene
 
 
 @pytest.fixture(scope="module")
 def spectra():
     """Three bundled-library spectra at the 20 bands: (names, E (3, 20))."""
-    lib = resample(read_library(bundled_library_path()), WL)
-    idx = [lib.names.index(n) for n in NAMES]
-    return list(NAMES), lib.spectra[idx]
+    return bundled_spectra()
 
 
 @pytest.fixture

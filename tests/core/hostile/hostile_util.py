@@ -22,7 +22,7 @@ import torch
 from osgeo import gdal
 
 from core.cli import main
-from core.io.library import bundled_library_path, read_library  # noqa: F401 (re-exported to the tests)
+from core.io.library import bundled_library_path, read_library, resample  # noqa: F401 (re-exported)
 from core.io.raster import read_cube  # noqa: F401 (re-exported to the tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -139,3 +139,9 @@ def _digest(path):
     import hashlib
 
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def bundled_spectra():
+    """Three bundled-library spectra at the 20 bands :data:`WL`: (names, E (3, 20))."""
+    lib = resample(read_library(bundled_library_path()), WL)
+    return list(NAMES), lib.spectra[[lib.names.index(n) for n in NAMES]]
