@@ -108,6 +108,8 @@ def load_checkpoint(path: str) -> dict[str, Any]:
 #: 1000 diffusion steps, 128-pixel tiles, a few hundred thousand parameters)
 MAX_BANDS = 10000
 MAX_ENDMEMBERS = 100
+#: most endmember draws (block bootstrap) a checkpoint may carry
+MAX_ENDMEMBER_DRAWS = 64
 MAX_STEPS = 10000
 MAX_PARAMETERS = 50_000_000
 MAX_NAME_LENGTH = 200
@@ -222,6 +224,16 @@ def validate(meta, E: np.ndarray, state) -> None:
     noise = meta.get("noise_sigma", [])
     if noise:
         _numbers(noise, "noise_sigma", b)
+    draws = meta.get("endmember_draws")
+    if draws is not None:
+        try:
+            d = np.asarray(draws, np.float64)
+        except (ValueError, TypeError):
+            raise _Invalid("endmember_draws must be a list of endmember sets") from None
+        if d.ndim != 3 or d.shape[1:] != E.shape or not 2 <= d.shape[0] <= MAX_ENDMEMBER_DRAWS:
+            raise _Invalid(f"endmember_draws must be 2 to {MAX_ENDMEMBER_DRAWS} sets of {p}x{b} spectra")
+        if not np.all(np.isfinite(d)) or bool((d < 0).any()):
+            raise _Invalid("its endmember draws hold negative, NaN or infinite values")
     stages = meta.get("stages", [])
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise _Invalid("stages must be a list of texts")

@@ -232,6 +232,9 @@ class Engine:
         self.refine_cfg = RefineConfig.from_dict(cfg.refine)
         self.trained: list = []  # fitted stages (of STAGES); a checkpoint records them
         self.validation = None
+        #: draws of the endmember estimate (K, P, B) in data units (:func:`core.deep.robust.endmember_draws`),
+        #: or None: the uncertainty then holds the abundance posterior's spread only
+        self.E_draws: np.ndarray | None = None
         for m in (self.hybrid, self.unet2d, self.unet1d):
             m.eval()
 
@@ -422,6 +425,25 @@ class Engine:
         d = self.posterior_draws(cube, valid, k, E=E, eta=None if k > 1 else eta, generator=generator,
                                  progress=progress, steps_2d=steps, y=y)
         return d.mean(axis=0)
+
+    @torch.no_grad()
+    def endmember_spread(self, y: torch.Tensor) -> np.ndarray | None:
+        """The abundances' spread (P, h, w) over the endmember draws :attr:`E_draws` of a prepared
+        tile ``y`` (1, B, h, w) (:meth:`_prepare`), or None without draws.
+
+        Each draw's abundances are the least-squares prior (the denoised tile unmixed with that
+        draw's endmembers, the engine's mixing model); their standard deviation is the term the
+        endmembers add to the uncertainty by the law of total variance,
+        ``Var a = E[Var(a | E)] + Var(E[a | E])``, its second term taken at the prior (the
+        networks' corrections are second order in the endmembers).
+        """
+        if self.E_draws is None:
+            return None
+        yf = bilateral(y, self.hybrid.noise)
+        scaled = self.mixing != "linear"
+        A = [fcls_prior(yf, torch.as_tensor(Ek / self.scale, dtype=yf.dtype, device=yf.device), scaled)[0]
+             for Ek in self.E_draws]
+        return torch.stack(A).float().cpu().numpy().std(axis=0)
 
     # ------------------------------------------------------------------ endmembers
     @staticmethod

@@ -384,3 +384,57 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
     return {"E": E_vca if scaled else E_mv, "mixing": SCALED if scaled else LINEAR, "sigma": sigma,
             "scale_ratio": ratio, "scale_std": spread, "model_excess": excess, "variability": bool(variable),
             "start_check": check}
+
+
+#: endmember draws of the block bootstrap (:func:`endmember_draws`) and the blocks per window side
+ENDMEMBER_DRAWS = 8
+BOOTSTRAP_BLOCKS = 4
+
+
+def bootstrap_blocks(cubes, per_side: int = BOOTSTRAP_BLOCKS, min_side: int = 8) -> list:
+    """The scene windows ``[(cube (B, h, w), valid (h, w)), ...]`` cut into about
+    ``per_side × per_side`` blocks each (blocks at least ``min_side`` pixels a side): the units
+    a block bootstrap resamples. Blocks keep the spatial structure the endmember search sees
+    (its bilateral filter, its neighbourhoods) while a resample changes which materials' pure
+    pixels it meets, and how many."""
+    out = []
+    for cube, valid in cubes:
+        h, w = valid.shape
+        ny, nx = (max(1, min(per_side, n // min_side)) for n in (h, w))
+        ys, xs = np.linspace(0, h, ny + 1).astype(int), np.linspace(0, w, nx + 1).astype(int)
+        for y0, y1 in zip(ys[:-1], ys[1:]):
+            for x0, x1 in zip(xs[:-1], xs[1:]):
+                if valid[y0:y1, x0:x1].any():
+                    out.append((cube[:, y0:y1, x0:x1], valid[y0:y1, x0:x1]))
+    return out
+
+
+def endmember_draws(cubes, E: np.ndarray, k: int = ENDMEMBER_DRAWS, seed: int = 0, progress=None) -> np.ndarray:
+    """Draws of the endmember estimate by a spatial block bootstrap (Künsch 1989): the scene's
+    blocks (:func:`bootstrap_blocks`) resampled with replacement, :func:`robust_endmembers` run
+    again on each resample, its endmembers put in the order of ``E`` (Hungarian matching on the
+    spectral angle).
+
+    The spread of the draws is how much the estimate depends on which pixels the scene happened
+    to hold (few pure pixels of a material, a simplex that hinges on a handful of them); it is
+    not the estimate's bias, which no resample of the same scene reveals.
+
+    Returns:
+        (k, P, B) float64, or None when the windows hold too few blocks to resample (< 4).
+    """
+    from ..classical.metrics import match_endmembers
+
+    blocks = bootstrap_blocks(cubes)
+    if len(blocks) < 4:
+        return None
+    rng = np.random.default_rng([int(seed), 0xB007])
+    out = []
+    for i in range(int(k)):
+        if progress is not None:
+            progress.check()
+        pick = rng.integers(0, len(blocks), len(blocks))
+        got = robust_endmembers([blocks[j] for j in pick], E.shape[0], seed=int(seed) + 1 + i)
+        if got is None:
+            continue
+        out.append(got["E"][match_endmembers(E, got["E"])])
+    return np.array(out) if len(out) >= 2 else None

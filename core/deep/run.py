@@ -122,14 +122,17 @@ def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
                              "use_correction": sure["use_correction"], "use_refinement": sure["use_refinement"]}
 
 
-def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True, stages=STAGES):
+def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True, stages=STAGES,
+              draw_endmembers=False):
     """Fit an engine to the scene of ``rc`` (see module doc).
 
     E0 and the mixing model come from :func:`core.deep.robust.robust_endmembers`
     (plain VCA with the linear model when it cannot run); :func:`gate_on_scene`
     then keeps a learned stage only if it lowers the scene's SURE. With
     ``calibrate_endmembers=False`` the engine keeps E0 (the accuracy benchmark's
-    ablation).
+    ablation). With ``draw_endmembers`` (an uncertainty is asked for, or a model is saved for
+    later runs) the engine also gets the block bootstrap's endmember draws
+    (:func:`core.deep.robust.endmember_draws`), unless the endmembers come from a reference.
 
     Returns:
         (engine, :class:`SceneFit`)
@@ -188,6 +191,13 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                   f"{joint['risks'][joint['kept']]:.3g})")
         if m2 is not None:
             lib_match, angles = m2, a2
+    t_draw = time.perf_counter()
+    if draw_endmembers and supervised is None:
+        from .robust import endmember_draws
+
+        prog.info("endmember uncertainty: re-estimating the endmembers on block-bootstrap resamples of the scene")
+        engine.E_draws = endmember_draws(cubes, engine.E, seed=opts.seed, progress=prog)
+    t_draw = time.perf_counter() - t_draw
     fit = SceneFit(p=p, p_est=st.p_est, lib=lib, E0=E0, generator=gen,
                    lib_match=lib_match if lib is not None else None,
                    angles=angles if lib is not None else None, noise_sigma=sigma, device=str(device),
@@ -196,7 +206,8 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                    model_excess=None if robust is None else robust["model_excess"],
                    start_check=None if robust is None else robust.get("start_check"),
                    timings={"estimation_s": t_est, "fitting_s": t_fit,
-                            "calibration_s": time.perf_counter() - t0 - t_est - t_fit})
+                            "calibration_s": time.perf_counter() - t0 - t_est - t_fit - t_draw,
+                            "endmember_draws_s": t_draw})
     prog.set_progress(85)
     return engine, fit
 
@@ -256,6 +267,8 @@ def engine_from_checkpoint(path: str, n_bands: int, wl, device, bands=None) -> E
         eng = Engine(n_bands, ck["E"], meta["names"], cfg, float(meta["scale"]), device)
         eng.load_state(ck["state"])
         eng.trained = [st for st in meta.get("stages", STAGES) if st in STAGES]  # older checkpoints: all
+        if meta.get("endmember_draws"):
+            eng.E_draws = np.asarray(meta["endmember_draws"], np.float64)
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise UnmixError(f"not a valid DiffUnmix checkpoint (model does not match its config): {path}") from exc
     return eng
@@ -269,6 +282,8 @@ def checkpoint_payload(engine: Engine, bands, wl, noise_sigma=()) -> dict:
             "names": list(engine.names), "scale": engine.scale, "config": engine.cfg.to_dict(),
             "noise_sigma": [float(s) for s in (() if noise_sigma is None else noise_sigma)],
             "stages": list(engine.trained)}
+    if engine.E_draws is not None:  # (K, P, B): a few thousand numbers
+        meta["endmember_draws"] = np.asarray(engine.E_draws, np.float64).tolist()
     return {"meta": meta, "E": engine.E, "state": engine.state()}
 
 
@@ -288,10 +303,13 @@ def tile_generator(seed: int, origin) -> torch.Generator:
 
 
 def _posterior(engine, cube, valid, n, generator, progress=None):
-    """(mean (P, h, w), std (P, h, w)) of ``n`` posterior draws of one tile."""
+    """(mean (P, h, w), std (P, h, w)) of ``n`` posterior draws of one tile; the std holds the
+    spread the endmember draws add where the engine has them (:meth:`Engine.endmember_spread`)."""
+    y = engine._prepare(cube, valid)
     d = engine.posterior_draws(cube, valid, n, generator=generator, progress=progress,
-                               steps_2d=uncertainty_steps(engine))
-    return d.mean(axis=0), d.std(axis=0)
+                               steps_2d=uncertainty_steps(engine), y=y)
+    sd, sd_e = d.std(axis=0), engine.endmember_spread(y)
+    return d.mean(axis=0), sd if sd_e is None else np.sqrt(sd ** 2 + sd_e ** 2)
 
 
 class TileFn:
@@ -332,7 +350,7 @@ def _engine_for(rc: RunContext, reader):
     """The engine of a run: the saved model of ``rc.options.model`` or one fitted to the scene."""
     opts, bands, wl = rc.options, rc.bands, rc.wavelengths_nm
     if not opts.model:
-        return fit_scene(rc, reader)
+        return fit_scene(rc, reader, draw_endmembers=rc.wants("unc") and opts.uncertainty > 0)
     device = pick_device(opts.device)
     set_threads()
     engine = engine_from_checkpoint(opts.model, len(bands), wl, device, bands=bands)
@@ -403,7 +421,9 @@ def _run_full(rc: RunContext):
                                        "self_validation": fit.validation,
                                        "stages": stage_report(engine, fit),
                                        "uncertainty": ({"draws": opts.uncertainty,
-                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0}
+                                                        "ddim_steps": uncertainty_steps(engine), "eta": 1.0,
+                                                        "endmember_draws": 0 if engine.E_draws is None
+                                                        else len(engine.E_draws)}
                                                        if want_unc else None),
                                        "engine_config": engine.cfg.to_dict(),
                                        "distributed": stats.get("distributed")})
@@ -461,7 +481,7 @@ def _train_model(input_path, model_path, opts, prog, reference_abundances, stage
                 raise UnmixError(f"{opts.endmembers} endmembers requested but the reference abundances have "
                                  f"{A_ref.shape[0]} bands")
             supervised = (np.nan_to_num(cube), np.nan_to_num(A_ref))
-        engine, fit = fit_scene(rc, reader, supervised=supervised, stages=stages)
+        engine, fit = fit_scene(rc, reader, supervised=supervised, stages=stages, draw_endmembers=True)
     prog.check()
     save_checkpoint(model_path, checkpoint_payload(engine, bands, wl, fit.noise_sigma))
     prog.set_progress(100)

@@ -154,6 +154,26 @@ def test_uncertainty_and_residual_outputs(scene, trained, tmp_path):
     assert R.shape == (1, 32, 32) and np.all(R >= 0)
 
 
+def test_uncertainty_holds_the_endmember_draws_spread(scene, trained):
+    """train keeps the block bootstrap's endmember draws in the model; the uncertainty adds their
+    spread to the posterior draws' (law of total variance), so it is never smaller than theirs."""
+    from core.deep.run import _posterior, engine_from_checkpoint, tile_generator
+    from core.io.raster import read_cube
+
+    out, _, _ = scene
+    meta = load_checkpoint(str(trained))["meta"]
+    draws = np.asarray(meta["endmember_draws"])
+    assert draws.ndim == 3 and draws.shape[0] >= 2 and draws.shape[1:] == (3, 40)
+    cube, valid, info = read_cube(str(out / "scene40.tif"))
+    eng = engine_from_checkpoint(str(trained), 40, info.wavelengths_nm, "cpu")
+    np.testing.assert_allclose(eng.E_draws, draws)
+    m, sd = _posterior(eng, cube, valid, 3, tile_generator(0, (0, 0)))
+    eng.E_draws = None
+    m0, sd0 = _posterior(eng, cube, valid, 3, tile_generator(0, (0, 0)))
+    np.testing.assert_allclose(m, m0, atol=1e-6)  # the estimate does not move
+    assert np.all(sd >= sd0 - 1e-7) and sd.mean() > sd0.mean()
+
+
 def test_cpu_fit_is_deterministic_for_a_seed(scene):
     from core.deep.engine import EngineConfig, fit_engine
     from core.deep.training import FitConfig

@@ -211,3 +211,27 @@ def test_robust_start_keeps_the_minimum_volume_simplex_where_it_helps():
     E_v, _ = vca(Y.reshape(Y.shape[0], -1).T, 5, seed=0)
     assert got["start_check"]["chosen"] == "minimum volume"
     assert sad(E, got["E"][match_endmembers(E, got["E"])]).mean() < 0.7 * sad(E, E_v[match_endmembers(E, E_v)]).mean()
+
+
+def test_endmember_draws_are_reproducible_ordered_like_the_estimate_and_spread_with_few_pure_pixels():
+    """The block bootstrap re-estimates the endmembers on resampled blocks of the scene: same seed,
+    same draws; each draw in the estimate's order; a scene whose materials show a handful of pure
+    pixels (the simplex hinges on them) spreads its draws more than one that shows many."""
+    from core.deep.robust import bootstrap_blocks, endmember_draws, robust_endmembers
+
+    spread = {}
+    for n_pure in (3, 120):
+        Y, _, _ = _few_pure_scene("grf", 30.0, 0.3, n_pure)
+        cubes = [(Y, np.ones(Y.shape[1:], bool))]
+        E = robust_endmembers(cubes, 5, seed=0)["E"]
+        d = endmember_draws(cubes, E, k=4, seed=0)
+        assert d.shape == (4, *E.shape) and np.all(d >= 0)
+        np.testing.assert_array_equal(d, endmember_draws(cubes, E, k=4, seed=0))
+        angles = np.array([sad(E, Ek) for Ek in d])  # (k, P): draw j's endmember p against the estimate's p
+        assert angles.max() < 0.3, angles
+        spread[n_pure] = float(angles.mean())
+    assert spread[3] > spread[120], spread
+    # a window too small to cut into blocks has no bootstrap
+    tiny = np.ones((20, 6, 6), np.float32)
+    assert len(bootstrap_blocks([(tiny, np.ones((6, 6), bool))])) == 1
+    assert endmember_draws([(tiny, np.ones((6, 6), bool))], np.ones((2, 20))) is None

@@ -110,6 +110,7 @@ def save_model(path, E, names):
         torch.nn.init.normal_(p, 0.0, 0.02)
     assert eng.refine_cfg.steps_2d > 0 and float(eng.hybrid.correction) == 1.0
     eng.trained = ["hybridstu", "abundance-diffusion"]  # stands for a fitted model (the 'fast' stages)
+    eng.E_draws = np.stack([E * 1.01, E * 1.03])  # what train saves: the block bootstrap's endmember draws
     save_checkpoint(str(path), checkpoint_payload(eng, list(range(E.shape[1])), WL, {}))
     return str(path)
 

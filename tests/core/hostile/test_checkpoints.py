@@ -84,6 +84,12 @@ MALFORMED = {  # each once gave a traceback (exit 1) or garbage with exit 0
     "scale 0": dict(meta=lambda m: _set(m, "scale", 0.0)),
     "scale NaN": dict(meta=lambda m: _set(m, "scale", float("nan"))),
     "scale negative": dict(meta=lambda m: _set(m, "scale", -1.0)),
+    "endmember draws of the wrong shape": dict(meta=lambda m: _set(m, "endmember_draws", [[[0.1, 0.2]]] * 3)),
+    "endmember draws as a string": dict(meta=lambda m: _set(m, "endmember_draws", "many")),
+    "NaN endmember draws": dict(meta=lambda m: _set(m, "endmember_draws", np.full(
+        np.shape(m["endmember_draws"]), np.nan).tolist())),
+    "negative endmember draws": dict(meta=lambda m: _set(m, "endmember_draws", (
+        -np.asarray(m["endmember_draws"])).tolist())),
     "NaN endmembers": dict(E=lambda e: np.full_like(e, np.nan)),
     "infinite endmember value": dict(E=lambda e: (e.__setitem__((0, 0), np.inf), e)[1]),
     "NaN weights": dict(state=lambda s: s["unet2d"][next(iter(s["unet2d"]))].fill_(float("nan"))),

@@ -33,7 +33,7 @@ _json = st.recursive(
     max_leaves=12)
 
 META_KEYS = ["bands", "band_indices", "wavelengths_nm", "names", "scale", "config", "noise_sigma", "stages",
-             "schema", "schema_version"]
+             "endmember_draws", "schema", "schema_version"]
 CONFIG_PATHS = [(k,) for k in ("num_steps", "schedule", "tile", "overlap", "hybrid", "unet2d", "unet1d", "fit",
                                "refine")] + \
     [("unet2d", k) for k in ("base", "mults", "n_res", "time_dim", "groups", "dropout", "padding")] + \
