@@ -386,9 +386,11 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
             "start_check": check}
 
 
-#: endmember draws of the block bootstrap (:func:`endmember_draws`) and the blocks per window side
+#: endmember draws of the block bootstrap (:func:`endmember_draws`), the blocks per window side, and
+#: the most pixels one resample holds (m-out-of-n beyond it: each draw costs a robust start)
 ENDMEMBER_DRAWS = 8
 BOOTSTRAP_BLOCKS = 4
+BOOTSTRAP_MAX_PIXELS = 20000
 
 
 def bootstrap_blocks(cubes, per_side: int = BOOTSTRAP_BLOCKS, min_side: int = 8) -> list:
@@ -419,14 +421,23 @@ def endmember_draws(cubes, E: np.ndarray, k: int = ENDMEMBER_DRAWS, seed: int = 
     to hold (few pure pixels of a material, a simplex that hinges on a handful of them); it is
     not the estimate's bias, which no resample of the same scene reveals.
 
+    Windows of more than :data:`BOOTSTRAP_MAX_PIXELS` valid pixels are thinned first (every
+    f-th row and column of each block, so every block, and so every material, stays in reach
+    of a resample), and the draws' deviations from their mean are shrunk by
+    ``sqrt(thinned pixels / pixels)``: the spread of an estimate from all the pixels (the m out
+    of n bootstrap, Bickel et al. 1997).
+
     Returns:
         (k, P, B) float64, or None when the windows hold too few blocks to resample (< 4).
     """
     from ..classical.metrics import match_endmembers
 
-    blocks = bootstrap_blocks(cubes)
+    n_px = sum(int(v.sum()) for _, v in cubes)
+    f = max(1, int(np.ceil(np.sqrt(n_px / BOOTSTRAP_MAX_PIXELS))))
+    blocks = [(c[:, ::f, ::f], v[::f, ::f]) for c, v in bootstrap_blocks(cubes)]
     if len(blocks) < 4:
         return None
+    shrink = np.sqrt(sum(int(v.sum()) for _, v in blocks) / max(n_px, 1))
     rng = np.random.default_rng([int(seed), 0xB007])
     out = []
     for i in range(int(k)):
@@ -437,4 +448,8 @@ def endmember_draws(cubes, E: np.ndarray, k: int = ENDMEMBER_DRAWS, seed: int = 
         if got is None:
             continue
         out.append(got["E"][match_endmembers(E, got["E"])])
-    return np.array(out) if len(out) >= 2 else None
+    if len(out) < 2:
+        return None
+    d = np.array(out)
+    mean = d.mean(axis=0)
+    return np.clip(mean + (d - mean) * shrink, 0.0, None) if f > 1 else d

@@ -137,7 +137,7 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     Returns:
         (engine, :class:`SceneFit`)
     """
-    from .robust import noise_sigma, robust_endmembers
+    from .robust import noise_sigma
 
     opts, prog, bands = rc.options, rc.progress, rc.bands
     t0 = time.perf_counter()
@@ -149,15 +149,9 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     lib_match, angles = st.lib_match, st.angles
     mixing, robust = "linear", None
     cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)  # read once: robust start and scene gate
-    prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
-              "representative spectra, scale test")
-    robust = robust_endmembers(cubes, p, seed=opts.seed, progress=prog)
+    robust = _robust_start(cubes, p, opts.seed, prog)
     if robust is not None:
         E0, mixing, sigma = robust["E"], robust["mixing"], robust["sigma"]
-        prog.info(f"mixing model: {mixing} (abundance-sum spread {robust['scale_ratio']:.1f}× noise); "
-                  f"energy outside the {p}-endmember subspace {robust['model_excess']:.2f}× noise: "
-                  + ("within-material variability, representative endmembers" if robust["variability"]
-                     else "no within-material variability"))
         if lib is not None:
             names, lib_match, angles = library_names(E0, lib)
     else:  # the robust start estimates the noise on its windows; otherwise from the sample
@@ -183,14 +177,9 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
     variability = bool(robust and robust["variability"])
     if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None and \
             semi_blind_applies(engine.mixing, variability):
-        prog.info("semi-blind: re-estimating the endmembers from the abundances (kept if the scene's SURE drops)")
-        _, m2, a2, joint = calibrate(engine, first_pixels(cubes, 40000), lib, seed=opts.seed, progress=prog,
-                                     generator=gen)
-        engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
-        prog.info(f"endmember updates kept: {joint['kept']} (signal SURE {joint['risks'][0]:.3g} → "
-                  f"{joint['risks'][joint['kept']]:.3g})")
-        if m2 is not None:
-            lib_match, angles = m2, a2
+        matched = _semi_blind(engine, first_pixels(cubes, 40000), lib, opts.seed, prog, gen)
+        if matched is not None:
+            lib_match, angles = matched
     t_draw = time.perf_counter()
     if draw_endmembers and supervised is None:
         from .robust import endmember_draws
@@ -210,6 +199,32 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                             "endmember_draws_s": t_draw})
     prog.set_progress(85)
     return engine, fit
+
+
+def _robust_start(cubes, p: int, seed: int, prog):
+    """:func:`core.deep.robust.robust_endmembers` on the scene's windows, its choices reported."""
+    from .robust import robust_endmembers
+
+    prog.info("noise-robust endmembers: denoised VCA, variability test, minimum-volume simplex or "
+              "representative spectra, scale test")
+    robust = robust_endmembers(cubes, p, seed=seed, progress=prog)
+    if robust is not None:
+        prog.info(f"mixing model: {robust['mixing']} (abundance-sum spread {robust['scale_ratio']:.1f}× noise); "
+                  f"energy outside the {p}-endmember subspace {robust['model_excess']:.2f}× noise: "
+                  + ("within-material variability, representative endmembers" if robust["variability"]
+                     else "no within-material variability"))
+    return robust
+
+
+def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
+    """The gated semi-blind rounds of :func:`fit_scene` (:func:`calibrate`), recorded in
+    ``engine.validation``; returns the library match of the kept endmembers, or None."""
+    prog.info("semi-blind: re-estimating the endmembers from the abundances (kept if the scene's SURE drops)")
+    _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
+    engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
+    prog.info(f"endmember updates kept: {joint['kept']} (signal SURE {joint['risks'][0]:.3g} → "
+              f"{joint['risks'][joint['kept']]:.3g})")
+    return None if match is None else (match, angles)
 
 
 def stage_report(engine: Engine, fit: SceneFit) -> list:
