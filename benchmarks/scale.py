@@ -127,9 +127,11 @@ def apply_run(raster, model, out, scheduler=None) -> dict:
              px_s=round(rep["valid_pixels"] / t["inference_s"], 1), distributed=rep.get("distributed"))
     d = rep.get("distributed")
     if d:
-        r["tiles"] = sum(w["tasks"] for w in d["per_worker"].values())
+        r["tiles"] = sum(w.get("windows", w["tasks"]) for w in d["per_worker"].values())
+        r["tasks"] = sum(w["tasks"] for w in d["per_worker"].values())
         r["worker_cpu_s"] = round(sum(w["cpu_s"] for w in d["per_worker"].values()), 2)
         r["startup_s"] = round(t["total_s"] - t["inference_s"], 2)
+        r["cluster_start_s"] = round(t.get("cluster_start_s", 0.0), 2)
     shutil.rmtree(out, ignore_errors=True)
     return r
 

@@ -11,6 +11,7 @@ one-engine-at-a-time lock (:func:`core.run.context.engine_turn`) while they run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from ..run.context import RunContext, engine_turn
 from ..run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, window_cubes
 from ..run.outputs import check_outputs, check_solved, finish_outputs, reconstruction_rmse
 from ..run.start import estimate_start, library_names, load_library_for
-from ..run.distributed import maybe_tile_runner
+from ..run.distributed import maybe_session, maybe_tile_runner
 from ..run.tiling import process_tiled
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .engine import Engine, EngineConfig, RefineConfig, fit_engine, pick_device, seed_everything
@@ -394,9 +395,13 @@ def _run_full(rc: RunContext):
     staged = rc.staged()
     writers = []
     try:
-        with RasterReader(rc.input_path, bands=rc.bands) as reader:
+        with RasterReader(rc.input_path, bands=rc.bands) as reader, contextlib.ExitStack() as cluster:
             engine, fit = _engine_for(rc, reader)
             P = engine.P
+            if opts.scheduler:  # started (workers importing this module: torch) apart from the tile phase,
+                t0 = time.perf_counter()  # as a batch pays it once for all its rasters
+                cluster.enter_context(maybe_session(opts.scheduler, prog, warm=(__name__,)))
+                fit.timings["cluster_start_s"] = time.perf_counter() - t0
             if want_unc and "abundance-diffusion" not in engine.trained:
                 raise UnmixError("the abundance uncertainty samples the abundance diffusion, which this model "
                                  "has not fitted (train it with --stage abundance-diffusion --resume)")

@@ -52,6 +52,12 @@ _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 #: tasks in flight per worker: enough to keep every worker busy while the client blends
 IN_FLIGHT_PER_WORKER = 3
+#: windows per task: a run of consecutive windows of one row, read as one window (the overlaps and
+#: the GDAL blocks under them read once, a quarter of the tasks to schedule); the last windows of a
+#: run go one per task, so no worker is left with a long last task while the others idle
+WINDOWS_PER_TASK = 4
+#: windows per worker at the end of a run sent one per task
+TAIL_WINDOWS_PER_WORKER = 4
 _POLL_S = 0.2
 
 
@@ -127,15 +133,27 @@ def worker_python() -> Optional[str]:
                      f"local Dask workers with: set DIFFUNMIX_WORKER_PYTHON to one")
 
 
+#: Dask settings of a local cluster: its scheduler, nannies and workers share this machine's cores
+#: with the tasks, and their periodic callbacks at the defaults (an event-loop tick every 20 ms, a
+#: system monitor every 0.5 s, the memory monitor every 0.1 s, work stealing every 0.1 s, the
+#: statistical profiler sampling the task thread every 10 ms) took about 9 % of a core while idle,
+#: over 0.1 CPU-s per task-second busy, on a 2-core machine; none of them is used without a dashboard
+LOCAL_QUIET = {"distributed.admin.tick.interval": "1s", "distributed.admin.system-monitor.interval": "5s",
+               "distributed.worker.memory.monitor-interval": "500ms", "distributed.worker.profile.enabled": False,
+               "distributed.scheduler.work-stealing-interval": "1s"}
+
 #: clients of the sessions open in this process, by address (a batch reuses its cluster per raster)
 _OPEN: Dict[str, object] = {}
 
 
 @contextmanager
-def session(scheduler: str, progress=None):
+def session(scheduler: str, progress=None, warm: tuple = ()):
     """A Dask client for ``scheduler`` (see :func:`parse_scheduler`), closed on exit (a local
     cluster's workers stop with it). Inside another session for the same address, that one's
     client is reused.
+
+    ``warm``: modules every worker imports before the first task (the tile function's: importing
+    torch on a worker takes seconds, which the first scatter of the engine would otherwise wait for).
 
     Yields:
         ``distributed.Client``.
@@ -144,11 +162,14 @@ def session(scheduler: str, progress=None):
     if address is None:
         raise UnmixError("no scheduler given")
     if address in _OPEN:
+        if warm:
+            _OPEN[address].run(_warm_up, tuple(warm))
         yield _OPEN[address]
         return
     require_dask()
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     prog = ensure(progress)
@@ -163,9 +184,10 @@ def session(scheduler: str, progress=None):
             # one thread per worker and per library: N workers on N cores, none oversubscribed
             env = {"DIFFUNMIX_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                    "OPENBLAS_NUM_THREADS": "1"}
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=logging.ERROR, env=env)
-            client = Client(cluster)
+            with dask.config.set(LOCAL_QUIET):
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       silence_logs=logging.ERROR, env=env)
+                client = Client(cluster)
         else:
             try:
                 client = Client(address, timeout="10s")
@@ -175,7 +197,7 @@ def session(scheduler: str, progress=None):
         if cluster is not None:
             cluster.close()
         raise
-    client.run(_warm_up)  # GDAL and the raster reader imported once per worker, not in the first task
+    client.run(_warm_up, tuple(warm))  # GDAL, the raster reader (and ``warm``) imported once per worker
     _OPEN[address] = client
     try:
         yield client
@@ -224,8 +246,24 @@ def first_done(futures, progress=None) -> list:
             checked = time.monotonic()
 
 
-def _warm_up() -> None:
+def _warm_up(modules: tuple = ()) -> None:
+    import importlib
+
     from ..io.raster import RasterReader  # noqa: F401  (imports GDAL)
+
+    for name in modules:
+        importlib.import_module(name)
+
+
+@contextmanager
+def maybe_session(scheduler: Optional[str], progress=None, warm: tuple = ()):
+    """:func:`session` for ``scheduler``, or None without one: a run opens it before it loads or fits
+    its engine, so the cluster's start-up is not counted in its tile phase (a batch pays it once)."""
+    if not scheduler:
+        yield None
+        return
+    with session(scheduler, progress, warm) as client:
+        yield client
 
 
 def _worker_threads() -> None:
@@ -285,24 +323,51 @@ def _reader(path: str, bands):
     return reader
 
 
-def _tile_task(fn, path: str, bands, window, origin: bool):
-    """One tile on a worker: the window read through this thread's GDAL handle, ``fn`` run on it.
+def _tile_task(fn, path: str, bands, windows, origin: bool):
+    """A run of windows on a worker (consecutive ones of one row, :func:`task_windows`): one read
+    through this thread's GDAL handle of the window that covers them all, ``fn`` run on each window
+    cut from it (the same values as reading the window alone: the read is per pixel).
 
     Returns:
-        (valid (h, w) bool, fn's output (channels, h, w) or None, timing record).
+        ([(valid (h, w) bool, fn's output (channels, h, w) or None) per window], timing record).
     """
+    import numpy as np
     from distributed import get_worker
 
     t0 = time.perf_counter()
     _worker_threads()
-    y0, x0, h, w = window
-    cube, valid = _reader(path, bands).read(x0, y0, w, h)
+    y0, x0, h = windows[0][0], windows[0][1], windows[0][2]
+    x1 = max(x + w for _, x, _, w in windows)
+    cube, valid = _reader(path, bands).read(x0, y0, x1 - x0, h)
     t1, c1 = time.perf_counter(), time.thread_time()
-    out = None
-    if valid.any():
-        out = fn(cube, valid, (y0, x0)) if origin else fn(cube, valid)
-    return valid, out, {"worker": get_worker().address, "pid": os.getpid(), "python": sys.executable,
-                        "read_s": t1 - t0, "compute_s": time.perf_counter() - t1, "cpu_s": time.thread_time() - c1}
+    results = []
+    for wy, wx, _, ww in windows:
+        a = wx - x0
+        v = np.ascontiguousarray(valid[:, a:a + ww])
+        out = None
+        if v.any():
+            c = np.ascontiguousarray(cube[:, :, a:a + ww])
+            out = fn(c, v, (wy, wx)) if origin else fn(c, v)
+        results.append((v, out))
+    return results, {"worker": get_worker().address, "pid": os.getpid(), "python": sys.executable,
+                     "read_s": t1 - t0, "compute_s": time.perf_counter() - t1, "cpu_s": time.thread_time() - c1}
+
+
+def task_windows(windows, per_task: int = WINDOWS_PER_TASK, tail: int = 0) -> list:
+    """``windows`` (row-major ``(y0, x0, h, w)``) grouped into tasks, in order: up to ``per_task``
+    consecutive windows of the same rows whose columns overlap or touch, so one read covers them
+    without reading columns between them; the last ``tail`` windows one per task."""
+    windows = [tuple(map(int, w)) for w in windows]
+    cut = max(len(windows) - max(int(tail), 0), 0)
+    tasks: list = []
+    for i, win in enumerate(windows):
+        last = tasks[-1] if tasks else None
+        if (last is not None and i < cut and len(last) < per_task and last[-1][0] == win[0]
+                and last[-1][2] == win[2] and last[-1][1] < win[1] <= last[-1][1] + last[-1][3]):
+            last.append(win)
+        else:
+            tasks.append([win])
+    return tasks
 
 
 def tile_runner(client, fn: Callable, path: str, bands, progress=None, origin: bool = False,
@@ -316,7 +381,8 @@ def tile_runner(client, fn: Callable, path: str, bands, progress=None, origin: b
         progress: checked while waiting, so a cancel stops the run within a fraction of a second.
         origin: pass the window's ``(y0, x0)`` to ``fn``.
         in_flight: most tasks submitted and not yet consumed (default
-            :data:`IN_FLIGHT_PER_WORKER` per worker): the client holds at most that many tiles.
+            :data:`IN_FLIGHT_PER_WORKER` per worker): the client holds at most that many tasks'
+            tiles (a task is up to :data:`WINDOWS_PER_TASK` windows, :func:`task_windows`).
         scheduler: the address as the user gave it (for the record).
 
     Returns:
@@ -337,11 +403,11 @@ def tile_runner(client, fn: Callable, path: str, bands, progress=None, origin: b
                       "scatter_s": round(time.perf_counter() - t0, 3)})
         per_worker: dict = {}
         pending: collections.deque = collections.deque()
-        todo = iter(windows)
+        todo = iter(task_windows(windows, WINDOWS_PER_TASK, tail=TAIL_WINDOWS_PER_WORKER * n_workers))
 
         def submit() -> None:
-            for window in todo:
-                pending.append(client.submit(_tile_task, shared, path, list(map(int, bands)), window, origin,
+            for chunk in todo:
+                pending.append(client.submit(_tile_task, shared, path, list(map(int, bands)), chunk, origin,
                                              pure=False))
                 return
 
@@ -349,15 +415,18 @@ def tile_runner(client, fn: Callable, path: str, bands, progress=None, origin: b
             for _ in range(depth):
                 submit()
             while pending:
-                valid, out, rec = wait_result(pending.popleft(), prog)
+                results, rec = wait_result(pending.popleft(), prog)
                 submit()
                 w = per_worker.setdefault(rec["worker"], {"pid": rec["pid"], "python": rec["python"], "tasks": 0,
-                                                          "read_s": 0.0, "compute_s": 0.0, "cpu_s": 0.0})
+                                                          "windows": 0, "read_s": 0.0, "compute_s": 0.0,
+                                                          "cpu_s": 0.0})
                 w["tasks"] += 1
+                w["windows"] += len(results)
                 for k in ("read_s", "compute_s", "cpu_s"):
                     w[k] = round(w[k] + rec[k], 3)
                 stats["per_worker"] = per_worker
-                yield valid, out
+                while results:
+                    yield results.pop(0)
         finally:
             if pending:
                 client.cancel(list(pending), force=True)

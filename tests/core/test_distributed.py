@@ -150,8 +150,14 @@ class KillAWorker(Progress):
             os.kill(self.killed, signal.SIGKILL)
 
 
-def test_a_killed_worker_loses_nothing(client, spectra, model, tmp_path):
+@pytest.mark.parametrize("per_task", [1, 3])
+def test_a_killed_worker_loses_nothing(client, spectra, model, tmp_path, monkeypatch, per_task):
+    """Tasks of one window, and of up to 3 (a dying worker loses the run of windows it held)."""
     from core.pipeline import unmix
+    from core.run import distributed
+
+    monkeypatch.setattr(distributed, "WINDOWS_PER_TASK", per_task)
+    monkeypatch.setattr(distributed, "TAIL_WINDOWS_PER_WORKER", 0)
 
     path = tmp_path / "wide.tif"
     noisy_scene(path, spectra[1], 120, 560, seed=4)  # 1×5 tiles: four left when a worker dies
@@ -169,6 +175,40 @@ def test_a_killed_worker_loses_nothing(client, spectra, model, tmp_path):
     assert_same(tmp_path / "here", tmp_path / "there")
     client.wait_for_workers(2, timeout=60)  # the nanny started a new one
     assert runs["there"].killed not in client.run(os.getpid).values()
+
+
+def test_runs_of_windows_become_tasks_in_window_order():
+    from core.run.distributed import task_windows
+    from core.run.tiling import tile_grid
+
+    grid = tile_grid(2048, 2048, 128, 16)  # 19×19 windows
+    tasks = task_windows(grid, 4, tail=8)
+    assert sum(tasks, []) == grid
+    assert all(len({w[0] for w in t}) == 1 for t in tasks)  # one row of windows per task
+    assert [len(t) for t in tasks[:5]] == [4, 4, 4, 4, 3] and all(len(t) == 1 for t in tasks[-8:])
+    assert task_windows(grid[:3], 4, tail=8) == [[w] for w in grid[:3]]
+
+
+def test_runs_of_windows_on_the_cluster_are_the_in_process_result(client, scene, tmp_path, monkeypatch):
+    """Tasks of several windows (one read each, cut per window) give each window what it reads alone."""
+    from core.io.raster import RasterReader, RasterWriter
+    from core.run import distributed
+    from core.run.tiling import process_tiled
+
+    monkeypatch.setattr(distributed, "TAIL_WINDOWS_PER_WORKER", 1)
+    fn = lambda cube, valid, origin: np.nan_to_num(cube[:2]) * (1 + origin[0]) + origin[1]  # noqa: E731
+    outs = {}
+    with RasterReader(scene) as r:
+        bands = list(range(len(r.bands)))
+        for name in ("here", "there"):
+            w = RasterWriter(str(tmp_path / f"{name}.tif"), r.info.width, r.info.height, 2)
+            tiles = distributed.tile_runner(client, fn, scene, bands, origin=True) if name == "there" else None
+            stats = process_tiled(r, fn, 2, [(w, 0, 2)], tile=40, overlap=8, margin=2, origin=True, tiles=tiles)
+            w.close()
+            outs[name] = read(tmp_path / f"{name}.tif")
+    d = stats["distributed"]["per_worker"].values()
+    assert sum(x["windows"] for x in d) == stats["tiles"] > sum(x["tasks"] for x in d)
+    np.testing.assert_allclose(outs["here"], outs["there"], rtol=0, atol=1e-6)
 
 
 def test_batch_records_a_broken_raster_goes_on_and_resumes(client, spectra, tmp_path):
