@@ -268,10 +268,38 @@ def maybe_session(scheduler: Optional[str], progress=None, warm: tuple = ()):
 
 def _worker_threads() -> None:
     """The engine's threads on a worker: as many as it runs tasks at once (``dask worker --nthreads``),
-    unless DIFFUNMIX_THREADS says otherwise (a local cluster sets 1)."""
+    unless DIFFUNMIX_THREADS says otherwise (a local cluster sets 1); and its allocator tuned
+    (:func:`_tune_malloc`)."""
     from distributed import get_worker
 
     os.environ.setdefault("DIFFUNMIX_THREADS", str(max(1, int(getattr(get_worker().state, "nthreads", 1)))))
+    _tune_malloc()
+
+
+#: glibc's allocator on a worker: blocks of at least this many bytes are mapped (and unmapped when
+#: freed), and the heap is trimmed beyond twice that; these are the ceilings glibc's own dynamic
+#: thresholds grow to (``mallopt(3)``)
+WORKER_MMAP_THRESHOLD = 32 << 20
+_MALLOC_TUNED = []
+
+
+def _tune_malloc() -> None:
+    """Undo Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` on a worker (its nanny's default
+    ``distributed.nanny.pre-spawn-environ``): setting it switches off glibc's dynamic thresholds, so
+    every tile's arrays of more than 128 kB were mapped and unmapped afresh, and the page faults
+    doubled a tile's time (0.58 s against 0.25 s on one thread, benchmarks/results/scale.json).
+    Once per process; a no-op where the C library is not glibc."""
+    if _MALLOC_TUNED or not sys.platform.startswith("linux"):
+        return
+    _MALLOC_TUNED.append(True)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, WORKER_MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 2 * WORKER_MMAP_THRESHOLD)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def on_worker(fn: Callable, *args, **kwargs):
