@@ -79,6 +79,29 @@ def set_threads() -> None:
         torch.set_num_threads(n)
 
 
+#: windows computed at once in process (each holds its cube and the networks' activations in memory)
+MAX_TILE_THREADS = 8
+
+
+@contextlib.contextmanager
+def tile_threads(engine: Engine):
+    """How many windows the tile phase computes at once in this process (:func:`process_tiled`'s
+    ``threads``): on the CPU, one window per engine thread (at most :data:`MAX_TILE_THREADS`, the
+    engine's threads shared among them), each on a single torch thread where there are no more
+    (the engine's small convolutions gain less from torch's threads than whole windows side by
+    side do); torch's thread count is restored on exit. One on a GPU."""
+    n = torch.get_num_threads()
+    if engine.device.type != "cpu" or n <= 1:
+        yield 1
+        return
+    k = min(n, MAX_TILE_THREADS)
+    torch.set_num_threads(max(1, n // k))
+    try:
+        yield k
+    finally:
+        torch.set_num_threads(n)
+
+
 def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True):
     """The semi-blind stage: endmembers and abundances alternated on windows of the scene,
     each endmember update kept only if it lowers the scene's signal SURE
@@ -425,9 +448,11 @@ def _run_full(rc: RunContext):
             tile = engine.cfg.tile if engine.device.type != "cuda" else max(engine.cfg.tile, 512)
             overlap = max(engine.cfg.overlap, 4)
             margin = min(int(engine.hybrid.receptive_field), (overlap - 1) // 2)
-            with maybe_tile_runner(opts.scheduler, tile_fn, rc.input_path, rc.bands, prog, origin=True) as tiles:
+            with maybe_tile_runner(opts.scheduler, tile_fn, rc.input_path, rc.bands, prog, origin=True) as tiles, \
+                    tile_threads(engine) as threads:
                 stats = process_tiled(reader, tile_fn, ch, writers, tile=tile, overlap=overlap,
-                                      progress=prog.sub(85, 98), margin=margin, origin=True, tiles=tiles)
+                                      progress=prog.sub(85, 98), margin=margin, origin=True, tiles=tiles,
+                                      threads=threads)
             for w, _, _ in writers:
                 w.close()
             fit.timings["inference_s"] = time.perf_counter() - t1
@@ -446,7 +471,8 @@ def _run_full(rc: RunContext):
                                                         else len(engine.E_draws)}
                                                        if want_unc else None),
                                        "engine_config": engine.cfg.to_dict(),
-                                       "distributed": stats.get("distributed")})
+                                       "distributed": stats.get("distributed"),
+                                       "tile_threads": stats.get("threads")})
         staged.commit(prog)
     except BaseException:
         for w, _, _ in writers:

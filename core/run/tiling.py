@@ -22,8 +22,10 @@ calling thread, in the same order, so the result does not change.
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -254,7 +256,8 @@ class _Segment:
 
 def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
                   writers: Sequence[tuple], tile: int = 128, overlap: int = 16, progress=None,
-                  margin: int = 0, origin: bool = False, tiles: Optional[Callable] = None) -> dict:
+                  margin: int = 0, origin: bool = False, tiles: Optional[Callable] = None,
+                  threads: int = 1) -> dict:
     """Apply ``fn`` tile by tile over a raster and stream the blended result to writers.
 
     Args:
@@ -274,7 +277,8 @@ def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
         tiles: who computes the windows: ``tiles(windows)`` with ``windows`` the
             ``(y0, x0, h, w)`` of :func:`tile_grid` yields ``(valid (h, w) bool, fn's output or
             None)`` for each, in that order (:func:`core.run.distributed.tile_runner`: tasks on
-            a Dask cluster). None: this process reads and computes them (:func:`local_tiles`).
+            a Dask cluster). None: this process reads and computes them (:func:`local_tiles`,
+            ``threads`` windows at once).
 
     The reader and the writers are used from background threads while this
     runs (one thread each, never two at once); they are idle again when it
@@ -286,7 +290,8 @@ def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
         ``n`` pixels written with finite values in the first writer's channels (the abundances),
         ``m`` valid input pixels whose values there were not finite (e.g. inputs near the float32
         limit), written as nodata in every output like invalid pixels, ``s`` the (channels,) sums
-        over the ``n`` pixels; and ``"distributed"``: the ``stats`` attribute of ``tiles`` if it has one.
+        over the ``n`` pixels; and ``"distributed"``: the ``stats`` attribute of ``tiles`` if it has one,
+        or ``"threads"``: the windows computed at once in this process.
     """
     prog = ensure(progress)
     W, H = reader.info.width, reader.info.height
@@ -311,7 +316,7 @@ def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
             wr.write(out[a:b], x0, y0)
 
     windows = [(y0, x0, th, tw) for y0 in ys for x0 in xs]
-    results = (tiles or local_tiles(reader, fn, origin))(windows)
+    results = (tiles or local_tiles(reader, fn, origin, threads))(windows)
     writer = _Worker(write, 2, False, "diffunmix-write")
     try:
         for iy, y0 in enumerate(ys):
@@ -342,32 +347,53 @@ def process_tiled(reader, fn: Callable[..., np.ndarray], channels: int,
     stats = {"tiles": done, "valid_pixels": n_valid, "unsolved": n_unsolved, "channel_sums": sums.tolist()}
     if getattr(tiles, "stats", None) is not None:
         stats["distributed"] = tiles.stats
+    elif tiles is None:
+        stats["threads"] = threads
     return stats
 
 
-def local_tiles(reader, fn: Callable[..., np.ndarray], origin: bool = False):
+def local_tiles(reader, fn: Callable[..., np.ndarray], origin: bool = False, threads: int = 1):
     """The windows computed in this process: ``fn`` on each window read from ``reader``, read
-    ahead by a background thread (up to :data:`PREFETCH_BYTES`); see :func:`process_tiled`."""
+    ahead by a background thread (up to :data:`PREFETCH_BYTES`); see :func:`process_tiled`.
+
+    ``threads`` > 1: that many windows are computed at once, each on its own thread (``fn`` must
+    be thread-safe: the engine's tile function is, its random stream depends on the window),
+    at most twice as many in flight; results still come in window order."""
 
     def run(windows) -> Iterator[tuple]:
         def read_all():
             for y0, x0, h, w in windows:
                 yield reader.read(x0, y0, w, h)
 
+        def call(cube, valid, y0, x0):
+            return fn(cube, valid, (y0, x0)) if origin else fn(cube, valid)
+
         h, w = (windows[0][2], windows[0][3]) if windows else (1, 1)
         window_bytes = 4 * max(1, len(getattr(reader, "bands", ()))) * h * w  # float32 cube
         prefetch = _Worker(read_all, max(1, min(8, PREFETCH_BYTES // window_bytes)), True, "diffunmix-read")
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="diffunmix-tile") if threads > 1 else None
+        pending: collections.deque = collections.deque()
         try:
             for y0, x0, _, _ in windows:
                 cube, valid = prefetch.get()
-                if not valid.any():
-                    yield valid, None
-                elif origin:
-                    yield valid, fn(cube, valid, (y0, x0))
-                else:
-                    yield valid, fn(cube, valid)
+                if pool is None:
+                    yield valid, (call(cube, valid, y0, x0) if valid.any() else None)
+                    del cube
+                    continue
+                pending.append((valid, pool.submit(call, cube, valid, y0, x0) if valid.any() else None))
                 del cube
+                while len(pending) > 2 * threads or (pending and (pending[0][1] is None or pending[0][1].done())):
+                    valid_i, fut = pending.popleft()
+                    yield valid_i, None if fut is None else fut.result()
+            while pending:
+                valid_i, fut = pending.popleft()
+                yield valid_i, None if fut is None else fut.result()
         finally:
+            for _, fut in pending:
+                if fut is not None:
+                    fut.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True)  # a running window finishes (or sees the cancel) before we return
             prefetch.stop()
 
     return run

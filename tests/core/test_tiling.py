@@ -213,3 +213,43 @@ def test_cancel_stops_the_io_threads_and_reads_run_ahead(tmp_path):
     assert reads_at_first_tile[0] > 1  # windows were read while the first one was being processed
     assert r.calls < 48  # and reading stopped with the cancel, well before the 6 × 8 windows
     assert _io_threads() == []
+
+
+def test_windows_computed_side_by_side_give_the_serial_result_in_order(tmp_path):
+    # threads > 1: windows finish out of order (random sleeps); the blend is still done in window
+    # order, so the output is identical, invalid windows included; an error in a window thread
+    # reaches the caller and no tile thread is left behind
+    import time
+
+    from core.io.raster import RasterWriter
+
+    path, cube = _scene(tmp_path)
+    cube[:, 30:64, 30:64] = np.nan  # whole windows without a valid pixel
+    write_raster(str(path), cube)
+    rng = np.random.default_rng(3)
+
+    def fn(c, v, origin):
+        time.sleep(float(rng.random()) * 0.01)
+        return np.nan_to_num(c) * 0.5 + origin[0] + 0.01 * origin[1]
+
+    outs = []
+    for threads in (1, 3):
+        with RasterReader(str(path)) as r, RasterWriter(str(tmp_path / f"o{threads}.tif"), 90, 70, 5) as w:
+            stats = process_tiled(r, fn, 5, [(w, 0, 5)], tile=16, overlap=4, origin=True, threads=threads)
+        assert stats["threads"] == threads
+        outs.append(read_cube(str(tmp_path / f"o{threads}.tif"))[0])
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+    calls = []
+
+    def failing(c, v, origin):
+        calls.append(origin)
+        if len(calls) == 6:
+            raise ValueError("window 6 failed")
+        return c
+
+    with RasterReader(str(path)) as r, RasterWriter(str(tmp_path / "f.tif"), 90, 70, 5) as w:
+        with pytest.raises(ValueError, match="window 6 failed"):
+            process_tiled(r, failing, 5, [(w, 0, 5)], tile=16, overlap=4, origin=True, threads=3)
+        w.abort()
+    assert _io_threads() == []
