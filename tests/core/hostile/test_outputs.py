@@ -62,6 +62,7 @@ def test_uncertainty_is_drawn_even_when_the_gate_turned_the_refinement_off(scene
     path = save_model(tmp_path / "on.pt", E, names)
     ck = load_checkpoint(path)
     ck["meta"]["config"]["refine"]["steps_2d"] = 0  # as the gate leaves it
+    ck["meta"].pop("endmember_draws")  # the spread must come from the diffusion draws alone
     off = tmp_path / "off.pt"
     save_checkpoint(str(off), ck)
     out = tmp_path / "u"
@@ -69,7 +70,7 @@ def test_uncertainty_is_drawn_even_when_the_gate_turned_the_refinement_off(scene
     U, _, _ = read_cube(str(out / "uncertainty.tif"), bands=None)
     assert U.shape == (3, 24, 24) and U.max() > 1e-6  # was exactly 0: nothing stochastic ran
     report = json.loads((out / "report.json").read_text())
-    assert report["uncertainty"] == {"draws": 3, "ddim_steps": 2, "eta": 1.0}
+    assert report["uncertainty"] == {"draws": 3, "ddim_steps": 2, "eta": 1.0, "endmember_draws": 0}
 
 
 def test_evaluate_checks_its_input_and_scores_extra_estimates(scene, spectra, tmp_path, capsys):
