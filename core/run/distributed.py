@@ -287,7 +287,7 @@ def _tune_malloc() -> None:
     """Undo Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` on a worker (its nanny's default
     ``distributed.nanny.pre-spawn-environ``): setting it switches off glibc's dynamic thresholds, so
     every tile's arrays of more than 128 kB were mapped and unmapped afresh, and the page faults
-    doubled a tile's time (0.58 s against 0.25 s on one thread, benchmarks/results/scale.json).
+    doubled a tile's time (0.50–0.58 s against 0.25–0.28 s on one thread, docs/EXPERIMENTS.md).
     Once per process; a no-op where the C library is not glibc."""
     if _MALLOC_TUNED or not sys.platform.startswith("linux"):
         return
