@@ -110,7 +110,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
     from core.options import UnmixOptions
     from core.progress import Progress
     from core.run.context import RunContext
-    from core.run.inputs import ROBUST_WINDOW_PIXELS, open_input, sample_pixels, window_cubes
+    from core.run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, sample_pixels, window_cubes
     from core.run.start import initial_endmembers
 
     path = os.path.join(scene_dir, "scene.tif")
@@ -162,7 +162,8 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
         y = eng._prepare(Y, valid)
         d = eng.posterior_draws(Y, valid, UNC_DRAWS, generator=torch.Generator().manual_seed(seed), y=y)
         t_e = time.perf_counter()
-        eng.E_draws = endmember_draws(window_cubes(reader, ROBUST_WINDOW_PIXELS), eng.E, seed=seed)
+        cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)  # read once, as fit_scene does
+        eng.E_draws = endmember_draws(cubes, eng.E, seed=seed)
         sd_e = eng.endmember_spread(y)
         t_e = time.perf_counter() - t_e
         perm = match_endmembers(E_ref, eng.E)
@@ -176,7 +177,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
                                "start_step": int(rcfg.start_2d), "seconds": time.perf_counter() - t,
                                "endmember_draws_seconds": t_e}
         E_start = eng.E.copy()
-        windows = window_cubes(reader, 40000)
+        windows = first_pixels(cubes, 40000)
         t = time.perf_counter()
         *_, rec = calibrate(eng, windows, None, seed=seed, generator=torch.Generator().manual_seed(seed), gate=False)
         A_e = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))

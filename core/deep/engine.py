@@ -124,7 +124,12 @@ class PriorHybrid(torch.nn.Module):
 
     def prior(self, y: torch.Tensor) -> torch.Tensor:
         """The least-squares prior of the denoised batch (what the network corrects)."""
-        return fcls_prior(bilateral(y, self.noise), self.E, scaled=bool(float(self.scaled) > 0))
+        return self.unmix(bilateral(y, self.noise))
+
+    def unmix(self, y_filtered: torch.Tensor, E: torch.Tensor | None = None) -> torch.Tensor:
+        """The prior's least-squares step on an already filtered batch, with endmembers ``E``
+        (network units; default the model's), in the model's mixing model."""
+        return fcls_prior(y_filtered, self.E if E is None else E, scaled=bool(float(self.scaled) > 0))
 
     def forward(self, y: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Abundances (N, P, H, W) on the simplex from a cube batch (N, B, H, W); ``prior``: its
@@ -439,9 +444,8 @@ class Engine:
         """
         if self.E_draws is None:
             return None
-        yf = bilateral(y, self.hybrid.noise)
-        scaled = self.mixing != "linear"
-        A = [fcls_prior(yf, torch.as_tensor(Ek / self.scale, dtype=yf.dtype, device=yf.device), scaled)[0]
+        yf = bilateral(y, self.hybrid.noise)  # filtered once for every draw
+        A = [self.hybrid.unmix(yf, torch.as_tensor(Ek / self.scale, dtype=yf.dtype, device=yf.device))[0]
              for Ek in self.E_draws]
         return torch.stack(A).float().cpu().numpy().std(axis=0)
 
@@ -496,7 +500,7 @@ def model_misfit(eng: "Engine", cubes) -> float:
         y = eng._prepare(cube, valid).double()
         rec = torch.einsum("pb,nphw->nbhw", E, eng.hybrid.prior(y.float()).double())
         if eng.mixing != "linear":
-            rec = rec * ((rec * y).sum(1, keepdim=True) / rec.pow(2).sum(1, keepdim=True).clamp_min(1e-30))
+            rec = rec * pixel_scale(rec, y, axis=1)
         m = torch.as_tensor(np.asarray(valid, bool), device=y.device)
         r = ((y - rec) ** 2).sum(1)[0][m]
         tot, n = tot + float(r.sum()), n + int(m.sum())

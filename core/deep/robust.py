@@ -109,9 +109,11 @@ def bilateral_np(cube: np.ndarray, sigma: np.ndarray, radius: int = 1, h: float 
     return out
 
 
-def pixel_scale(rec: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+def pixel_scale(rec, y, axis: int):
     """Each pixel's least-squares scale ``argmin_s ‖y − s·rec‖²`` (bands along ``axis``; the scaled
-    model's illumination factor), with ``axis`` kept for broadcasting."""
+    model's illumination factor), with ``axis`` kept for broadcasting; NumPy arrays or torch tensors."""
+    if isinstance(rec, torch.Tensor):
+        return (rec * y).sum(axis, keepdim=True) / (rec * rec).sum(axis, keepdim=True).clamp_min(1e-30)
     return np.sum(rec * y, axis=axis, keepdims=True) / np.maximum(np.sum(rec * rec, axis=axis, keepdims=True), 1e-30)
 
 

@@ -276,6 +276,7 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
         Loss history (one float per iteration).
     """
     from .losses import spectral_loss
+    from .robust import pixel_scale
 
     pool = pool if pool is not None else training_pool(gen, cfg, model, device, batches)
     model.train()
@@ -294,8 +295,7 @@ def fit_hybrid(model, gen: PatchGenerator, cfg: FitConfig, device, progress=None
             Ys, prior_s = own.sample(max(2, cfg.batch // 2), ("Y", "prior"), device)
             rec_s = torch.einsum("pb,nphw->nbhw", model.E, model(Ys, prior=prior_s))
             if float(getattr(model, "scaled", 0.0)) > 0:
-                s = (rec_s * Ys).sum(1, keepdim=True) / rec_s.pow(2).sum(1, keepdim=True).clamp_min(1e-12)
-                rec_s = rec_s * s.detach()
+                rec_s = rec_s * pixel_scale(rec_s, Ys, axis=1).detach()
             # SAM + MSE (the mission's losses), the MSE relative to the patches' energy
             loss = loss + cfg.scene_weight * spectral_loss(
                 rec_s.movedim(1, -1), Ys.movedim(1, -1), w_sam=1.0, w_mse=1.0 / float(Ys.pow(2).mean() + 1e-12))
