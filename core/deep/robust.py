@@ -29,14 +29,20 @@ from better endmembers:
    endmembers are then *representative* spectra instead
    (:func:`representative_endmembers`): the mean of the pixels closest in
    angle to each VCA endmember, the core of each material (restarts compared
-   by the volume of these cores).
-5. **Scale-variability test** (:func:`scale_variability`): with the right
-   endmembers and no illumination changes, the sum of the non-negative LS
-   abundances varies over the scene only as much as noise makes it vary. When
-   it varies far more (topography, shade, real scenes such as Samson), the
-   minimum-volume simplex is the wrong model (it expands to hold the scaled
-   pixels), so the VCA endmembers are kept and abundances are estimated by the
-   *scaled* model: NNLS, then normalised to sum to one.
+   by the volume of these cores). Two cores that share pixels stand for one
+   material (VCA spent two endmembers on a bright, variable one): the later is
+   moved to the material the others miss (:func:`separate_cores`).
+5. **Scale-variability test** (:func:`scale_variability`, :func:`scale_share`):
+   with the right endmembers and no illumination changes, the sum of the
+   non-negative LS abundances varies over the scene only as much as noise
+   makes it vary. When it varies far more (topography, shade, real scenes such
+   as Samson) *and* one scale per pixel explains most of what the linear model
+   leaves unexplained, the minimum-volume simplex is the wrong model (it
+   expands to hold the scaled pixels), so the VCA endmembers are kept and
+   abundances are estimated by the *scaled* model: NNLS, then normalised to
+   sum to one. Within-material variability also spreads the sums, but a
+   single scale explains little of its misfit, and there the scaled model's
+   free sum turns variability into abundance error: the linear model stays.
 
 6. **Never worse than the classical start** (:func:`start_check`): the
    minimum-volume simplex replaces plain VCA's endmembers only if it explains
@@ -56,6 +62,11 @@ import torch
 LINEAR, SCALED = "linear", "scaled"
 #: smallest spread (std) of the abundance sums treated as illumination variability (2 %)
 MIN_SCALE_SPREAD = 0.02
+#: smallest share of the linear model's misfit (above noise) that a per-pixel scale must explain for the
+#: scaled model to be chosen. Scaled scenes: 0.93 (Samson), 0.94 (MUUFL), 0.98 (the illumination scene);
+#: within-material variability: 0.41 and 0.68 (the 5 % and 10 % scenes), where the scaled model's free
+#: sum turns variability into abundance error (docs/EXPERIMENTS.md)
+MIN_SCALE_SHARE = 0.8
 
 
 def bilateral(y: torch.Tensor, sigma: torch.Tensor, h: float = 0.5, radius: int = 1) -> torch.Tensor:
@@ -240,15 +251,65 @@ def model_excess(X: np.ndarray, sigma: np.ndarray, p: int, max_pixels: int = 200
     return float(np.mean(np.sum(R**2, axis=1)) / max(noise, 1e-30))
 
 
-def representative_endmembers(E: np.ndarray, X: np.ndarray, k: int) -> np.ndarray:
-    """Each endmember replaced by the mean of the ``k`` pixels of X (N, B) closest to it in angle."""
+def material_cores(E: np.ndarray, X: np.ndarray, k: int) -> list:
+    """For each endmember of E (P, B), the indices of the ``k`` pixels of X (N, B) closest to it in angle."""
     norms = np.clip(np.linalg.norm(X, axis=1), 1e-12, None)  # (N,): no normalised copy of X
     k = int(np.clip(k, 1, len(X)))
-    out = []
-    for e in np.asarray(E, np.float64):
-        cos = (X @ e.astype(X.dtype)) / norms  # ∝ cosine: the order is all that matters
-        out.append(X[np.argpartition(-cos, k - 1)[:k]].mean(axis=0, dtype=np.float64))
-    return np.clip(np.array(out), 0.0, None)
+    # ∝ cosine: the order is all that matters
+    return [np.argpartition(-((X @ e.astype(X.dtype)) / norms), k - 1)[:k] for e in np.asarray(E, np.float64)]
+
+
+def representative_endmembers(E: np.ndarray, X: np.ndarray, k: int) -> np.ndarray:
+    """Each endmember replaced by the mean of the ``k`` pixels of X (N, B) closest to it in angle."""
+    return np.clip(np.array([X[c].mean(axis=0, dtype=np.float64) for c in material_cores(E, X, k)]), 0.0, None)
+
+
+def next_core(X: np.ndarray, E: np.ndarray, k: int, candidates: int = 20) -> np.ndarray:
+    """A material the endmembers E (P', B) miss: the mean of the ``k`` pixels of X (N, B) closest in
+    angle to a pixel far, in angle, from the span of E. Of the ``candidates`` pixels farthest from
+    the span, the one whose core lies farthest on average is taken (one noisy pixel cannot seed a core)."""
+    U = np.asarray(X, np.float64)
+    U = U / np.clip(np.linalg.norm(U, axis=1, keepdims=True), 1e-12, None)
+    k = int(np.clip(k, 1, len(U)))
+    E = np.asarray(E, np.float64)
+    basis = np.linalg.qr((E / np.clip(np.linalg.norm(E, axis=1, keepdims=True), 1e-12, None)).T)[0]
+    dist = np.linalg.norm(U - (U @ basis) @ basis.T, axis=1)
+    best, best_d = None, -1.0
+    for i in np.argpartition(-dist, min(candidates, len(U)) - 1)[:candidates]:
+        core = np.argpartition(-(U @ U[i]), k - 1)[:k]
+        if dist[core].mean() > best_d:
+            best, best_d = core, float(dist[core].mean())
+    return np.clip(np.asarray(X[best], np.float64).mean(axis=0), 0.0, None)
+
+
+def separate_cores(E: np.ndarray, X: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Representative endmembers E (P, B) whose cores (:func:`material_cores` of X (N, B)) share
+    pixels stand for one material: the later of such a pair is replaced by :func:`next_core` of the
+    others and every core is taken again around the new set, until no two cores share a pixel (at
+    most P times).
+
+    VCA's next endmember is the pixel with the largest projection orthogonal to those found; with
+    within-material variability a bright material's own extreme variants can project further than
+    a darker material's pure pixels, and two endmembers land on one material while another has none
+    (docs/EXPERIMENTS.md). In angle a variant lies a few hundredths of a radian from its material's
+    core, another material tenths away.
+
+    Returns:
+        (endmembers (P, B), how many were replaced).
+    """
+    E = np.array(E, np.float64)
+    replaced = 0
+    for _ in range(len(E)):
+        cores = [set(c.tolist()) for c in material_cores(E, X, k)]
+        pair = next(((i, j) for j in range(len(E)) for i in range(j) if cores[i] & cores[j]), None)
+        if pair is None:
+            break
+        j = pair[1]
+        E[j] = next_core(X, np.delete(E, j, axis=0), k)
+        # the new core is centred on an extreme pixel: every core is taken again around the new set
+        E = representative_endmembers(E, X, k)
+        replaced += 1
+    return E, replaced
 
 
 def scale_variability(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, seed: int = 0,
@@ -268,6 +329,24 @@ def scale_variability(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, seed: int
     sim = fcls(Y, E).astype(np.float64) @ E + np.asarray(sigma)[None, :] * rng.standard_normal(Y.shape)
     s_sim = nnls(sim, E).sum(axis=1)
     return float(s.std() / max(s_sim.std(), 1e-12)), float(s.std())
+
+
+def scale_share(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, max_pixels: int = 20000) -> float:
+    """The share of the linear model's misfit that one scale per pixel explains, on at most
+    ``max_pixels`` of the pixels Y (N, B): ``(R_fcls − R_nnls) / (R_fcls − Σσ²)``, R the mean squared
+    residual with endmembers E (P, B) and σ (B,) the noise std.
+
+    Near 1 when the pixels are scaled mixtures (illumination, topography); well below when the misfit
+    is within-material variability, which a single scale per pixel cannot follow, and where the scaled
+    model's free sum turns the variability into abundance error. 0 when FCLS fits to the noise.
+    """
+    from ..classical.fcls import fcls, nnls
+
+    Ys = np.asarray(Y[:: max(1, len(Y) // max_pixels)], np.float64)
+    E = np.asarray(E, np.float64)
+    r_lin, r_scaled = (float(np.mean(np.sum((Ys - solve(Ys, E) @ E) ** 2, axis=1))) for solve in (fcls, nnls))
+    noise = float(np.sum(np.asarray(sigma, np.float64) ** 2))
+    return (r_lin - r_scaled) / (r_lin - noise) if r_lin > noise else 0.0
 
 
 def noise_sigma(Y: np.ndarray) -> np.ndarray:
@@ -360,13 +439,15 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
     excess = model_excess(raw, sigma, p)
     variable = excess > VARIABILITY_EXCESS
     check = None  # the representative spectra are a measured choice of their own (the variability test)
+    merged = 0
     if variable:
         # the core of each material: about a third of its share of the pixels (docs/EXPERIMENTS.md).
         # Restarts are compared by the volume of these cores: the most extreme VCA pixels
         # are the likeliest to be variability outliers.
         k = max(3, len(filt) // (3 * p))
-        E_vca = E_mv = vca_max_volume(filt, p, seed=seed,
-                                      transform=lambda E: representative_endmembers(E, filt, k))
+        E_vca = vca_max_volume(filt, p, seed=seed, transform=lambda E: representative_endmembers(E, filt, k))
+        E_vca, merged = separate_cores(E_vca, filt, k)
+        E_mv = E_vca
     else:
         E_vca = vca_max_volume(filt, p, seed=seed)
         rng = np.random.default_rng(seed)
@@ -382,10 +463,13 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
         if check["chosen"] == "plain VCA":
             E_mv = E_vca = E_plain
     ratio, spread = scale_variability(filt, E_mv, sigma_f, seed)
-    scaled = ratio > 2.0 and spread > MIN_SCALE_SPREAD  # noise-free data: any spread exceeds "noise"
+    # noise-free data: any spread exceeds "noise"; a scale that explains little of the misfit left by the
+    # endmembers the scaled model would use is within-material variability, not illumination
+    share = scale_share(filt, E_vca, sigma_f) if ratio > 2.0 and spread > MIN_SCALE_SPREAD else None
+    scaled = share is not None and share >= MIN_SCALE_SHARE
     return {"E": E_vca if scaled else E_mv, "mixing": SCALED if scaled else LINEAR, "sigma": sigma,
-            "scale_ratio": ratio, "scale_std": spread, "model_excess": excess, "variability": bool(variable),
-            "start_check": check}
+            "scale_ratio": ratio, "scale_std": spread, "scale_share": share, "model_excess": excess,
+            "variability": bool(variable), "cores_replaced": merged, "start_check": check}
 
 
 #: endmember draws of the block bootstrap (:func:`endmember_draws`), the blocks per window side, and

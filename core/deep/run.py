@@ -45,7 +45,9 @@ class SceneFit:
         noise_sigma: per-band noise std (B,); device: where the engine runs;
         validation: the gates' decisions; mixing: "linear" or "scaled"; variability: the start
         found within-material variability (representative endmembers);
-        scale_ratio / model_excess: the robust start's tests (None without it);
+        scale_ratio / scale_share / model_excess: the robust start's tests (None without it;
+        scale_share also None when the sums vary no more than noise makes them);
+        cores_replaced: representative endmembers moved off a material another one already held;
         timings: seconds per phase.
     """
 
@@ -62,7 +64,9 @@ class SceneFit:
     mixing: str = "linear"
     variability: bool = False
     scale_ratio: Optional[float] = None
+    scale_share: Optional[float] = None
     model_excess: Optional[float] = None
+    cores_replaced: int = 0
     start_check: Optional[dict] = None
     timings: dict = field(default_factory=dict)
 
@@ -216,6 +220,8 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                    angles=angles if lib is not None else None, noise_sigma=sigma, device=str(device),
                    validation=getattr(engine, "validation", None), mixing=engine.mixing, variability=variability,
                    scale_ratio=None if robust is None else robust["scale_ratio"],
+                   scale_share=None if robust is None else robust["scale_share"],
+                   cores_replaced=0 if robust is None else robust["cores_replaced"],
                    model_excess=None if robust is None else robust["model_excess"],
                    start_check=None if robust is None else robust.get("start_check"),
                    timings={"estimation_s": t_est, "fitting_s": t_fit,
@@ -233,7 +239,9 @@ def _robust_start(cubes, p: int, seed: int, prog):
               "representative spectra, scale test")
     robust = robust_endmembers(cubes, p, seed=seed, progress=prog)
     if robust is not None:
-        prog.info(f"mixing model: {robust['mixing']} (abundance-sum spread {robust['scale_ratio']:.1f}× noise); "
+        share = "" if robust["scale_share"] is None else \
+            f", a per-pixel scale explains {100 * robust['scale_share']:.0f} % of the linear misfit"
+        prog.info(f"mixing model: {robust['mixing']} (abundance-sum spread {robust['scale_ratio']:.1f}× noise{share}); "
                   f"energy outside the {p}-endmember subspace {robust['model_excess']:.2f}× noise: "
                   + ("within-material variability, representative endmembers" if robust["variability"]
                      else "no within-material variability"))
@@ -273,10 +281,14 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
     if fit.model_excess is not None:
         out.append({"stage": "representative endmembers (within-material variability)",
                     "ran": fit.start_check is None, "judge": "energy outside the P-subspace / noise",
-                    "risk": fit.model_excess})
+                    "risk": fit.model_excess, "cores_replaced": fit.cores_replaced})
     if fit.scale_ratio is not None:
+        from .robust import MIN_SCALE_SHARE
+
         out.append({"stage": "scaled mixing model", "ran": engine.mixing != "linear",
-                    "judge": "spread of the abundance sums / noise's", "risk": fit.scale_ratio})
+                    "judge": "spread of the abundance sums / noise's (> 2), then the share of the linear "
+                             f"model's misfit that a per-pixel scale explains (≥ {MIN_SCALE_SHARE})",
+                    "risk": fit.scale_ratio, "scale_share": fit.scale_share})
     rc = engine.refine_cfg
     out.append({"stage": "least-squares prior", "ran": True, "judge": judge, "risk": risk.get("prior")})
     out.append({"stage": "hybridstu", "ran": "hybridstu" in engine.trained and float(engine.hybrid.correction) > 0,
@@ -462,6 +474,7 @@ def _run_full(rc: RunContext):
                                 extra={"valid_pixels": stats["valid_pixels"], "device": fit.device,
                                        **check_solved(stats["valid_pixels"], stats["unsolved"], rc.input_path, prog),
                                        "mixing_model": engine.mixing, "scale_ratio": fit.scale_ratio,
+                                       "scale_share": fit.scale_share,
                                        "model_excess": fit.model_excess,
                                        "self_validation": fit.validation,
                                        "stages": stage_report(engine, fit),

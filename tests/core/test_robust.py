@@ -173,6 +173,51 @@ def test_robust_endmembers_take_representative_spectra_under_variability():
     assert not robust_endmembers([(y0, np.ones(y0.shape[1:], bool))], 3, seed=0)["variability"]
 
 
+def test_separate_cores_gives_a_missed_material_its_endmember():
+    """Two representative endmembers whose cores share pixels stand for one material; the later one
+    goes to the material none of them covered (VCA's failure on a bright, variable material)."""
+    from core.deep.robust import material_cores, representative_endmembers, separate_cores
+
+    E, y, a = _variability_scene(0.05)
+    X = y.reshape(y.shape[0], -1).T.astype(np.float64)
+    A = a.reshape(3, -1).T
+    k = len(X) // 9
+    # two starts on material 0 (its two most extreme variants in angle from each other), none on material 2
+    pure0 = X[A[:, 0] > 0.9]
+    u = pure0 / np.linalg.norm(pure0, axis=1, keepdims=True)
+    far = pure0[np.argmin(u @ u[0])]
+    start = representative_endmembers(np.stack([pure0[0], E[1], far]), X, k)
+    cores = [set(c.tolist()) for c in material_cores(start, X, k)]
+    assert cores[0] & cores[2]  # the situation the function repairs
+    got, replaced = separate_cores(start, X, k)
+    assert replaced >= 1
+    assert sorted(match_endmembers(E, got).tolist()) == [0, 1, 2]
+    assert sad(E, got[match_endmembers(E, got)]).max() < 0.05
+    cores = [set(c.tolist()) for c in material_cores(got, X, k)]
+    assert not (cores[0] & cores[1] or cores[0] & cores[2] or cores[1] & cores[2])
+    # cores that already stand apart are left as they are
+    same, n = separate_cores(got, X, k)
+    assert n == 0 and np.array_equal(same, got)
+
+
+def test_scale_share_tells_illumination_from_within_material_variability():
+    """One scale per pixel explains nearly all of FCLS's misfit on an illuminated scene, and little of
+    it when the misfit is within-material variability (which also spreads the NNLS sums)."""
+    from core.deep.robust import MIN_SCALE_SHARE, noise_sigma, scale_share
+
+    rng = np.random.default_rng(3)
+    E = _endmembers(3, 60, rng)
+    A = abundance_field(3, 64, 64, "grf", rng, purity=0.7).reshape(3, -1).T
+    sigma = np.full(60, 2e-3)
+    lit = (1.0 + 0.15 * rng.standard_normal((len(A), 1))) * (A @ E) + sigma * rng.standard_normal((len(A), 60))
+    assert scale_share(lit, E, sigma) > 0.95
+    E_var, y, _ = _variability_scene(0.1)  # with the scene's own spectra
+    X = y.reshape(y.shape[0], -1).T.astype(np.float64)
+    assert scale_share(X, E_var, noise_sigma(X)) < MIN_SCALE_SHARE - 0.1
+    # FCLS already at the noise: nothing to explain
+    assert scale_share(A @ E, E, sigma) == 0.0
+
+
 def _few_pure_scene(family, snr_db, purity, n_pure, size=48, p=5, b=60, seed=0):
     """A scene of ``p`` endmembers whose pure pixels are few (``n_pure`` per material), at ``snr_db``."""
     rng = np.random.default_rng(seed)
