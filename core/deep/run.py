@@ -141,9 +141,13 @@ def semi_blind_applies(mixing: str, variability: bool) -> bool:
 def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
     """Keep a learned stage only if it lowers the SURE on the scene's own windows
     (:func:`core.deep.engine.scene_validate`); the decisions go into ``engine.validation``."""
-    from .engine import describe_gate, scene_validate
+    from .engine import SURE_MAX_MISFIT, describe_gate, scene_validate
 
     sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=seed)
+    misfit = engine.refine_cfg.likelihood_scale
+    if sure is None and engine.mixing == "linear" and misfit > SURE_MAX_MISFIT:
+        prog.info(f"scene validation skipped: the prior misfits the scene {misfit:.1f}× the noise (model error, "
+                  "which SURE would count against every stage alike); the synthetic gate decides")
     if sure is not None:
         prog.info(f"scene validation (SURE on the scene's own windows): {describe_gate(sure)}")
         engine.validation = {**(engine.validation or {}), "scene_sure": sure,

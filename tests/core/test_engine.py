@@ -194,7 +194,7 @@ def test_cpu_fit_is_deterministic_for_a_seed(scene):
 
 def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     """A HybridSTU whose correction is sabotaged passes for 'on' until the SURE gate sees the scene."""
-    from core.deep.engine import EngineConfig, fit_engine, scene_validate
+    from core.deep.engine import SURE_MAX_MISFIT, EngineConfig, fit_engine, scene_validate
     from core.deep.training import FitConfig
     from core.io.raster import read_cube
 
@@ -214,6 +214,11 @@ def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     assert float(eng.hybrid.correction) == 0.0
     prior = eng.abundances(cube, valid)  # what the engine now outputs is the prior
     assert _score(A, prior, E, E) < 0.05
+    # a prior that misfits the scene far beyond noise (model error): the SURE stands aside too
+    eng.refine_cfg.likelihood_scale = SURE_MAX_MISFIT + 0.5
+    eng.hybrid.correction.fill_(1.0)
+    assert scene_validate(eng, [(cube, valid)], sigma) is None and float(eng.hybrid.correction) == 1.0
+    eng.refine_cfg.likelihood_scale = 1.0
     eng.hybrid.scaled.fill_(1.0)  # the scaled model: the synthetic gate decides, the scene gate stands aside
     assert scene_validate(eng, [(cube, valid)], sigma) is None
 
