@@ -74,6 +74,8 @@ def test_full_engine_beats_vca_fcls(scene, tmp_path):
     assert sure["prior"] is not None and sure["use_correction"] == report["self_validation"]["use_correction"]
     # mixtures of 3 fixed spectra: no energy outside their subspace beyond noise, no variability branch
     assert report["mixing_model"] == "linear" and 0.8 < report["model_excess"] < 1.2
+    # the abundance sums spread no more than noise makes them: the scale's share is not even asked
+    assert report["scale_ratio"] < 2.0 and report["scale_share"] is None
     assert scores["full"] < scores["vca-fcls"], scores
 
 
