@@ -244,7 +244,8 @@ def _read_envi(hdr: Path, data: Path, max_missing_fraction: float) -> SpectralLi
         wl = None if wl is None else wl * factor
     if wl is not None and not np.all(np.isfinite(wl) & (wl > 0)):
         raise UnmixError(f"{name}: wavelengths must be positive, finite numbers")
-    fwhm = None if fwhm is None else fwhm * factor
+    # band widths mean nothing without band centres (and their units may be no wavelength at all)
+    fwhm = None if fwhm is None or wl is None else fwhm * factor
     return _finish(names, wl, spectra, missing, fwhm, str(data), name, max_missing_fraction)
 
 

@@ -174,6 +174,9 @@ def envi_libraries(draw):
 @example(case=("ENVI\nsamples = 2\nlines = 1\nbands = 1\ndata type = 4\nreflectance scale factor = 1e-320\n",
                np.ones(2, "<f4").tobytes()))  # scaling overflowed to inf spectra
 @example(case=("ENVI\nsamples = {x\ny}\nlines = 1\nbands = 1\ndata type = 4\n", b""))  # two-line message
+@example(case=("ENVI\nsamples = 1\nlines = 1\nbands = 1\ndata type = 4\nbyte order = 0\nheader offset = 0\n"
+               "wavelength = {}\nwavelength units = Wavenumber\nfwhm = {0.0}\n",
+               b"\x00\x00\x00\x00"))  # band widths in wavenumbers without band centres: TypeError
 def test_fuzz_envi_library(work, case):
     header, data = case
     stem = work / f"envi{next(_names)}"
