@@ -255,7 +255,8 @@ def _robust_start(cubes, p: int, seed: int, prog):
 def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
     """The gated semi-blind rounds of :func:`fit_scene` (:func:`calibrate`), recorded in
     ``engine.validation``; returns the library match of the kept endmembers, or None."""
-    prog.info("semi-blind: re-estimating the endmembers from the abundances (kept if the scene's SURE drops)")
+    prog.info("semi-blind: re-estimating the endmembers from the least-squares prior's abundances (kept if the "
+              "scene's SURE drops)")
     _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
     prog.info(f"endmember updates kept: {joint['kept']} (signal SURE {joint['risks'][0]:.3g} → "
