@@ -1,12 +1,11 @@
 """Semi-blind unmixing: the endmembers and the abundances re-estimated alternately.
 
 After the abundance stages are fitted and gated, each round unmixes windows of the scene with
-the engine's least-squares prior (the unbiased start of its learned stages, which then run with
-the new endmembers), re-estimates the endmembers from those abundances (least squares on the
-bilateral-filtered pixels,
-weighted towards near-pure pixels; in the scaled model from the per-pixel coefficients, the
-abundances times each pixel's scale), refines them with the endmember diffusion (ResUNet1D,
-trained on the library resampled to the sensor) where the quality fits it, and keeps them only
+the engine's least-squares prior (the start of its learned stages, which then run with the new
+endmembers), re-estimates the endmembers from those abundances (least squares on the
+bilateral-filtered pixels, weighted towards near-pure pixels; in the scaled model from the
+per-pixel coefficients, the abundances times each pixel's scale), refines them with the endmember
+diffusion (ResUNet1D, trained on the library resampled to the sensor) where the quality fits it, and keeps them only
 if the scene says they explain it better.
 
 The judge is the signal-space SURE of the least-squares prior with each set of endmembers
@@ -44,12 +43,10 @@ def endmember_step(engine: Engine, cubes, generator: torch.Generator | None = No
     """One endmember update on windows ``[(cube, valid), ...]``: weighted least squares of the
     bilateral-filtered pixels on the least-squares prior's abundances of them.
 
-    The regressors must not be shrunk: the learned stages pull abundances towards their
-    training maps (smoother, less extreme), and least squares on shrunk abundances moves the
-    endmembers outwards (errors in variables); their forced-on rounds raised the aRMSE on 9 of
-    12 scenes. The prior is the unbiased estimate the learned stages start from, and the
-    filtered pixels are what it was computed from (docs/EXPERIMENTS.md). ``generator``: the
-    endmember diffusion's random stream, where it refines the update.
+    From the learned stages' own abundances (forced on), the rounds raised the aRMSE on 9 of 12
+    scenes of ``benchmarks/accuracy.py``; from the prior's they lower it on 8 (docs/EXPERIMENTS.md).
+    The filtered pixels are what the prior was computed from. ``generator``: the endmember
+    diffusion's random stream, where it refines the update.
 
     Returns:
         E (P, B) in data units (the engine's endmembers are not changed).

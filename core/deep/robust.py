@@ -264,27 +264,28 @@ def representative_endmembers(E: np.ndarray, X: np.ndarray, k: int) -> np.ndarra
     return np.clip(np.array([X[c].mean(axis=0, dtype=np.float64) for c in material_cores(E, X, k)]), 0.0, None)
 
 
+def _unit(X: np.ndarray) -> np.ndarray:
+    """Rows of X scaled to unit length (float64; for the few rows of endmembers, cores or a sample)."""
+    X = np.asarray(X, np.float64)
+    return X / np.clip(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12, None)
+
+
 def next_core(X: np.ndarray, E: np.ndarray, k: int, candidates: int = 20) -> np.ndarray:
     """A material the endmembers E (P', B) miss: the mean of the ``k`` pixels of X (N, B) closest in
     angle to a pixel far, in angle, from the span of E. Of the ``candidates`` pixels farthest from
-    the span, the one whose core lies farthest on average is taken (one noisy pixel cannot seed a core)."""
-    U = np.asarray(X, np.float64)
-    U = U / np.clip(np.linalg.norm(U, axis=1, keepdims=True), 1e-12, None)
-    k = int(np.clip(k, 1, len(U)))
-    E = np.asarray(E, np.float64)
-    basis = np.linalg.qr((E / np.clip(np.linalg.norm(E, axis=1, keepdims=True), 1e-12, None)).T)[0]
-    dist = np.linalg.norm(U - (U @ basis) @ basis.T, axis=1)
+    the span, the one whose core lies farthest on average is taken (one noisy pixel cannot seed a core).
+    X stays in its own float type (no normalised copy of a window's pixels)."""
+    k = int(np.clip(k, 1, len(X)))
+    norms = np.clip(np.linalg.norm(X, axis=1), 1e-12, None)
+    basis = np.linalg.qr(_unit(E).T)[0].astype(X.dtype)
+    # distance of the unit pixels to the span: √(1 − ‖Bᵀu‖²)
+    dist = np.sqrt(np.clip(1.0 - np.sum((X @ basis) ** 2, axis=1) / norms ** 2, 0.0, None))
     best, best_d = None, -1.0
-    for i in np.argpartition(-dist, min(candidates, len(U)) - 1)[:candidates]:
-        core = np.argpartition(-(U @ U[i]), k - 1)[:k]
+    for i in np.argpartition(-dist, min(candidates, len(X)) - 1)[:candidates]:
+        core = np.argpartition(-((X @ X[i]) / norms), k - 1)[:k]
         if dist[core].mean() > best_d:
             best, best_d = core, float(dist[core].mean())
-    return np.clip(np.asarray(X[best], np.float64).mean(axis=0), 0.0, None)
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, np.float64)
-    return X / np.clip(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12, None)
+    return np.clip(X[best].mean(axis=0, dtype=np.float64), 0.0, None)
 
 
 def cone_residual(X: np.ndarray, E: np.ndarray, max_pixels: int = 20000) -> float:
@@ -306,12 +307,12 @@ def _redundant(E: np.ndarray, X: np.ndarray, cores: list) -> list:
     it (median angle): a scaled mixture of the others, not a material of its own; most redundant first."""
     from ..classical.fcls import nnls
 
-    U, V = _unit(X), _unit(E)
+    V = _unit(E)
     ratio = {}
     for j, core in enumerate(cores):
         others = np.delete(V, j, axis=0)
         to_cone = float(np.linalg.norm(V[j] - nnls(V[j][None], others)[0] @ others))
-        spread = float(np.median(np.arccos(np.clip(U[core] @ V[j], -1.0, 1.0))))
+        spread = float(np.median(np.arccos(np.clip(_unit(X[core]) @ V[j], -1.0, 1.0))))
         if to_cone < spread:
             ratio[j] = to_cone / max(spread, 1e-12)
     return sorted(ratio, key=ratio.get)
