@@ -282,7 +282,7 @@ def next_core(X: np.ndarray, E: np.ndarray, k: int, candidates: int = 20) -> np.
     dist = np.sqrt(np.clip(1.0 - np.sum((X @ basis) ** 2, axis=1) / norms ** 2, 0.0, None))
     best, best_d = None, -1.0
     for i in np.argpartition(-dist, min(candidates, len(X)) - 1)[:candidates]:
-        core = np.argpartition(-((X @ X[i]) / norms), k - 1)[:k]
+        core = material_cores(X[i][None], X, k)[0]
         if dist[core].mean() > best_d:
             best, best_d = core, float(dist[core].mean())
     return np.clip(X[best].mean(axis=0, dtype=np.float64), 0.0, None)
@@ -389,19 +389,16 @@ def scale_variability(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, seed: int
 def scale_share(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, max_pixels: int = 20000) -> float:
     """The share of the linear model's misfit that one scale per pixel explains, on at most
     ``max_pixels`` of the pixels Y (N, B): ``(R_fcls − R_nnls) / (R_fcls − Σσ²)``, R the mean squared
-    residual with endmembers E (P, B) and σ (B,) the noise std.
+    residual with endmembers E (P, B) and σ (B,) the noise std (:func:`fit_ratio`).
 
     Near 1 when the pixels are scaled mixtures (illumination, topography); well below when the misfit
     is within-material variability, which a single scale per pixel cannot follow, and where the scaled
     model's free sum turns the variability into abundance error. 0 when FCLS fits to the noise.
     """
-    from ..classical.fcls import fcls, nnls
+    from ..classical.fcls import nnls
 
-    Ys = np.asarray(Y[:: max(1, len(Y) // max_pixels)], np.float64)
-    E = np.asarray(E, np.float64)
-    r_lin, r_scaled = (float(np.mean(np.sum((Ys - solve(Ys, E) @ E) ** 2, axis=1))) for solve in (fcls, nnls))
-    noise = float(np.sum(np.asarray(sigma, np.float64) ** 2))
-    return (r_lin - r_scaled) / (r_lin - noise) if r_lin > noise else 0.0
+    r_lin, r_scaled = fit_ratio(Y, E, sigma, max_pixels), fit_ratio(Y, E, sigma, max_pixels, solve=nnls)
+    return (r_lin - r_scaled) / (r_lin - 1.0) if r_lin > 1.0 else 0.0  # in noise units: noise alone is 1
 
 
 def noise_sigma(Y: np.ndarray) -> np.ndarray:
@@ -448,14 +445,14 @@ def windows_pixels(cubes, radius: int = 1):
 START_FIT_MARGIN = 0.05
 
 
-def fit_ratio(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, max_pixels: int = 20000) -> float:
+def fit_ratio(Y: np.ndarray, E: np.ndarray, sigma: np.ndarray, max_pixels: int = 20000, solve=None) -> float:
     """FCLS reconstruction residual of pixels Y (N, B) with endmembers E (P, B), in noise units:
     ``mean ‖y − Eᵀâ‖² / Σσ²`` (≈ (B − P + 1)/B for the right endmembers; more when the simplex
-    leaves pixels outside it)."""
+    leaves pixels outside it). ``solve``: another ``(Y, E) → coefficients`` than FCLS (e.g. NNLS)."""
     from ..classical.fcls import fcls
 
     Ys = np.asarray(Y[:: max(1, len(Y) // max_pixels)], np.float64)
-    R = Ys - fcls(Ys, E) @ np.asarray(E, np.float64)
+    R = Ys - (solve or fcls)(Ys, E) @ np.asarray(E, np.float64)
     return float(np.mean(np.sum(R ** 2, axis=1)) / max(float(np.sum(np.asarray(sigma) ** 2)), 1e-30))
 
 
