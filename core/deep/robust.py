@@ -491,14 +491,14 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
     excess = model_excess(raw, sigma, p)
     variable = excess > VARIABILITY_EXCESS
     check = None  # the representative spectra are a measured choice of their own (the variability test)
-    merged = 0
+    replaced = 0
     if variable:
         # the core of each material: about a third of its share of the pixels (docs/EXPERIMENTS.md).
         # Restarts are compared by the volume of these cores: the most extreme VCA pixels
         # are the likeliest to be variability outliers.
         k = max(3, len(filt) // (3 * p))
         E_vca = vca_max_volume(filt, p, seed=seed, transform=lambda E: representative_endmembers(E, filt, k))
-        E_vca, merged = separate_cores(E_vca, filt, k)
+        E_vca, replaced = separate_cores(E_vca, filt, k)
         E_mv = E_vca
     else:
         E_vca = vca_max_volume(filt, p, seed=seed)
@@ -524,7 +524,7 @@ def robust_endmembers(cubes, p: int, seed: int = 0, progress=None, max_fit_pixel
     scaled = spread_out and share >= MIN_SCALE_SHARE
     return {"E": E_vca if spread_out else E_mv, "mixing": SCALED if scaled else LINEAR, "sigma": sigma,
             "scale_ratio": ratio, "scale_std": spread, "scale_share": share, "model_excess": excess,
-            "variability": bool(variable), "cores_replaced": merged, "start_check": check}
+            "variability": bool(variable), "cores_replaced": replaced, "start_check": check}
 
 
 #: endmember draws of the block bootstrap (:func:`endmember_draws`), the blocks per window side, and
