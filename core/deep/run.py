@@ -107,9 +107,9 @@ def tile_threads(engine: Engine):
 
 
 def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True):
-    """The semi-blind stage: endmembers and abundances alternated on windows of the scene,
-    each endmember update kept only if it lowers the scene's signal SURE
-    (:func:`core.deep.joint.joint_endmembers`); the endmembers are then named from the library.
+    """The semi-blind stage: endmembers and abundances alternated on windows of the scene, as many
+    rounds as a simulation of the scene shows to help (:func:`core.deep.joint.joint_endmembers`);
+    the endmembers are then named from the library.
 
     Args:
         cubes: ``[(cube, valid), ...]`` windows of the scene, data units.
@@ -131,10 +131,11 @@ def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generato
 
 def semi_blind_applies(mixing: str, variability: bool) -> bool:
     """Whether the semi-blind rounds (:func:`calibrate`) run on a scene: the linear model without
-    within-material variability. Their judge is the data fit; where the start chose representative
-    spectra or the scaled model, the model is known not to fit (variability, illumination) and
-    endmembers that fit the data better explain the variability instead (Samson, MUUFL and two
-    variability scenes: aRMSE up 7–23 % with the rounds kept, docs/EXPERIMENTS.md)."""
+    within-material variability. Where the start chose representative spectra or the scaled model,
+    the model is known not to fit (variability, illumination): endmembers that fit the data better
+    explain the variability instead (Samson, MUUFL and the 5 % variability scene: aRMSE up 9–21 %
+    with the rounds forced on), and their judge, a simulation with fixed spectra, would not show it
+    (docs/EXPERIMENTS.md)."""
     return mixing == "linear" and not variability
 
 
@@ -255,12 +256,12 @@ def _robust_start(cubes, p: int, seed: int, prog):
 def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
     """The gated semi-blind rounds of :func:`fit_scene` (:func:`calibrate`), recorded in
     ``engine.validation``; returns the library match of the kept endmembers, or None."""
-    prog.info("semi-blind: re-estimating the endmembers from the least-squares prior's abundances (kept if the "
-              "scene's SURE drops)")
+    prog.info("semi-blind: re-estimating the endmembers from the least-squares prior's abundances (as many "
+              "rounds as a simulation of the scene shows to help)")
     _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
-    prog.info(f"endmember updates kept: {joint['kept']} (signal SURE {joint['risks'][0]:.3g} → "
-              f"{joint['risks'][joint['kept']]:.3g})")
+    prog.info(f"endmember updates kept: {joint['kept']} (the simulation's abundance error "
+              + " → ".join(f"{r:.3g}" for r in joint["risks"]) + ")")
     return None if match is None else (match, angles)
 
 
