@@ -511,15 +511,6 @@ def model_misfit(eng: "Engine", cubes) -> float:
 START_STEP_RANGE = (10, 400)
 
 
-def noise_step(schedule: NoiseSchedule, sd: float) -> int:
-    """The first diffusion step whose noise, in x0 units (``√((1−ᾱ_t)/ᾱ_t)``), reaches ``sd`` (the
-    spread of an abundance error in the UNet's [−1, 1] scale), within :data:`START_STEP_RANGE`."""
-    ab = schedule.alpha_bar(torch.arange(schedule.num_steps)).numpy()
-    ok = np.nonzero(np.sqrt((1.0 - ab) / ab) >= sd)[0]
-    t = int(ok[0]) if len(ok) else schedule.num_steps - 1
-    return int(np.clip(t, *START_STEP_RANGE))
-
-
 def data_start_step(schedule: NoiseSchedule, E_n: np.ndarray, sigma_n: np.ndarray) -> int:
     """The diffusion step whose noise matches the least-squares abundance error the data allow.
 
@@ -528,8 +519,7 @@ def data_start_step(schedule: NoiseSchedule, E_n: np.ndarray, sigma_n: np.ndarra
     std is ``σ_x = 2·mean √diag(EΣ⁻¹Eᵀ)⁻¹``. The sampler starts where x_t/√ᾱ_t
     has that spread, ``√((1−ᾱ_t)/ᾱ_t) ≥ σ_x``: noisier data, or endmembers
     harder to tell apart, start it higher (more of the estimate is re-drawn
-    from the prior); clean data barely noise it. :func:`self_validate` lowers it to the
-    error of the estimate the sampler refines, where that is smaller.
+    from the prior); clean data barely noise it.
 
     Args:
         schedule: the engine's schedule.
@@ -540,7 +530,11 @@ def data_start_step(schedule: NoiseSchedule, E_n: np.ndarray, sigma_n: np.ndarra
     """
     sig = np.clip(np.asarray(sigma_n, np.float64), 1e-9, None)
     G = (E_n / sig[None] ** 2) @ E_n.T
-    return noise_step(schedule, 2.0 * float(np.mean(np.sqrt(np.clip(np.diag(np.linalg.pinv(G)), 0.0, None)))))
+    sd = 2.0 * float(np.mean(np.sqrt(np.clip(np.diag(np.linalg.pinv(G)), 0.0, None))))
+    ab = schedule.alpha_bar(torch.arange(schedule.num_steps)).numpy()
+    ok = np.nonzero(np.sqrt((1.0 - ab) / ab) >= sd)[0]
+    t = int(ok[0]) if len(ok) else schedule.num_steps - 1
+    return int(np.clip(t, *START_STEP_RANGE))
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -840,13 +834,6 @@ def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
         hyb.correction.fill_(0.0)
     rc = eng.refine_cfg
     if rc.steps_2d > 0:
-        # the sampler noises the estimate it refines no further than that estimate's own error: noise
-        # beyond it re-draws from the prior what the estimate already knew (on a 20 dB scene of 6
-        # endmembers the least-squares error started it at step 137 and the sampler raised the aRMSE by
-        # 19 %, from step 25 by 2 %; docs/EXPERIMENTS.md)
-        err = min(mse["hybrid"], mse["fcls"]) / len(data)  # the refined estimate's MSE
-        rc.start_2d = min(int(rc.start_2d), noise_step(eng.schedule, 2.0 * float(np.sqrt(err))))
-        eng.cfg.refine = rc.to_dict()
         g = torch.Generator().manual_seed(0)
         for Y, A, _ in data:
             for i in range(Y.shape[0]):

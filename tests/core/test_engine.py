@@ -275,31 +275,6 @@ def test_likelihood_is_tempered_by_the_prior_misfit_beyond_noise(scene):
     assert 1.0 <= right < 1.2 and wrong > 1.4 * right, (right, wrong)
 
 
-def test_sampler_starts_no_noisier_than_the_estimate_it_refines(scene):
-    """The start step follows the least-squares error the noise allows (data_start_step), lowered by
-    the self-validation to the error of the estimate the sampler refines (noise_step)."""
-    from core.deep.engine import (START_STEP_RANGE, EngineConfig, NoiseSchedule, data_start_step, fit_engine,
-                                  noise_step)
-    from core.deep.training import FitConfig
-    from core.io.raster import read_cube
-
-    sched = NoiseSchedule(1000, "cosine")
-    steps = [noise_step(sched, sd) for sd in (0.0, 0.02, 0.05, 0.1, 0.3, 100.0)]
-    assert steps == sorted(steps) and steps[0] == START_STEP_RANGE[0] and steps[-1] == START_STEP_RANGE[1]
-    out, A, E = scene
-    cube, _, _ = read_cube(str(out / "scene40.tif"))
-    cfg = EngineConfig.preset("fast")
-    cfg.fit = {**FitConfig().to_dict(), "hybrid_iters": 15, "unet2d_iters": 10, "unet1d_iters": 5, "pool": 32,
-               "sample_pool": 64}
-    sigma = np.full(40, 0.05)  # noisy: the least-squares error starts the sampler high
-    eng = fit_engine(cube.reshape(40, -1).T, E, ["a", "b", "c"], sigma, cfg, torch.device("cpu"), seed=5)
-    gate = eng.validation
-    t_data = data_start_step(eng.schedule, E / eng.scale, sigma / eng.scale)
-    t_est = noise_step(eng.schedule, 2.0 * np.sqrt(min(gate["hybrid"], gate["fcls"])))
-    assert t_est < t_data and eng.refine_cfg.start_2d == t_est, (t_data, t_est, eng.refine_cfg.start_2d)
-    assert eng.cfg.refine["start_2d"] == t_est  # what a saved model records
-
-
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def test_cuda_matches_cpu(scene, trained):
