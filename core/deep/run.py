@@ -305,6 +305,7 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
     joint = v.get("joint_endmembers")
     out.append({"stage": "joint endmembers (semi-blind)", "ran": bool(joint and joint["kept"] > 0),
                 "judge": joint["judge"] if joint else (
+                    "off at this quality (fast)" if not rc.calibrate else
                     "not run (supervised, or a saved model)" if semi_blind_applies(fit.mixing, fit.variability)
                     else "not run: the scaled model or representative endmembers (a data-fit judge would favour "
                          "endmembers that explain the variability)"),
@@ -584,7 +585,8 @@ def _resume_training(rc: RunContext, stages, resume, reference_abundances):
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
         if "endmember-diffusion" in stages and engine.refine_cfg.calibrate:
             prog.info("calibrating the endmembers")  # what the endmember diffusion is for
-            calibrate(engine, reader, lib, progress=prog, generator=seed_everything(opts.seed))
+            calibrate(engine, first_pixels(cubes, 40000), lib, seed=opts.seed, progress=prog,
+                      generator=seed_everything(opts.seed))
     fit = SceneFit(p=engine.P, noise_sigma=sigma, validation=engine.validation, device=str(device),
                    timings={"fitting_s": time.perf_counter() - t0})
     prog.check()

@@ -180,6 +180,33 @@ def test_train_one_stage_at_a_time_resuming_from_the_checkpoint(scene, tmp_path,
              "-q"], capsys, "the endmember diffusion is fitted at quality 'best' only")
 
 
+def test_train_the_endmember_diffusion_last_resuming_at_quality_best(scene, tmp_path, monkeypatch):
+    """train --quality best --stage endmember-diffusion --resume: the last step of the staged workflow
+    fits the endmember diffusion, then calibrates the endmembers on the scene's windows."""
+    from core.deep.checkpoint import load_checkpoint
+    from core.deep.engine import EngineConfig
+    from core.deep.training import FitConfig
+
+    preset = EngineConfig.preset.__func__
+
+    def tiny_best(cls, quality="default"):  # the best preset (its refinement and calibration), few iterations
+        cfg = preset(cls, "best")
+        cfg.fit = {**FitConfig.from_dict(cfg.fit).to_dict(), "hybrid_iters": 3, "unet2d_iters": 3, "unet1d_iters": 3,
+                   "pool": 8, "batch": 2, "patch": 16, "sample_pool": 8}
+        return cfg
+
+    monkeypatch.setattr(EngineConfig, "preset", classmethod(tiny_best))
+    models = [tmp_path / f"m{i}.pt" for i in range(3)]
+    assert main(["train", str(scene[0]), "-p", "3", "--quality", "best", "--stage", "hybridstu",
+                 "--out", str(models[0]), "-q"]) == 0
+    for i, stage in ((1, "abundance-diffusion"), (2, "endmember-diffusion")):
+        assert main(["train", str(scene[0]), "--quality", "best", "--stage", stage, "--resume", str(models[i - 1]),
+                     "--out", str(models[i]), "-q"]) == 0
+    ck = load_checkpoint(str(models[2]))
+    assert ck["meta"]["stages"] == ["hybridstu", "abundance-diffusion", "endmember-diffusion"]
+    assert np.isfinite(ck["E"]).all() and ck["E"].min() >= 0
+
+
 def test_supervised_training_keeps_the_reference_order(spectra, tmp_path, capsys, tiny_engine):
     """Band k of the reference abundances is endmember k of the model, whatever order VCA finds."""
     from testutil import make_mixture_raster
