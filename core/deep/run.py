@@ -106,7 +106,8 @@ def tile_threads(engine: Engine):
         torch.set_num_threads(n)
 
 
-def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True):
+def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True,
+              model_error: bool = False):
     """The semi-blind stage: endmembers and abundances alternated on windows of the scene, as many
     rounds as a simulation of the scene shows to help (:func:`core.deep.joint.joint_endmembers`);
     the endmembers are then named from the library.
@@ -114,6 +115,7 @@ def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generato
     Args:
         cubes: ``[(cube, valid), ...]`` windows of the scene, data units.
         gate: False keeps every round (the accuracy benchmark's forced-on column).
+        model_error: the start found within-material variability (the scaled model counts by itself).
 
     Returns:
         (names, matched library spectra or None, library angles or None, the stage's record)
@@ -122,21 +124,12 @@ def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generato
 
     rc = engine.refine_cfg
     record = joint_endmembers(engine, cubes, engine.noise_sigma(), 1 + rc.alternations, seed=seed,
-                              generator=generator, gate=gate, progress=progress)
+                              generator=generator, gate=gate, progress=progress,
+                              model_error=model_error or engine.mixing != "linear")
     match, angles = None, None
     if lib is not None:
         engine.names, match, angles = library_names(engine.E, lib)
     return engine.names, match, angles, record
-
-
-def semi_blind_applies(mixing: str, variability: bool) -> bool:
-    """Whether the semi-blind rounds (:func:`calibrate`) run on a scene: the linear model without
-    within-material variability. Where the start chose representative spectra or the scaled model,
-    the model is known not to fit (variability, illumination): endmembers that fit the data better
-    explain the variability instead (Samson, MUUFL and the 5 % variability scene: aRMSE up 9–21 %
-    with the rounds forced on), and their judge, a simulation with fixed spectra, would not show it
-    (docs/EXPERIMENTS.md)."""
-    return mixing == "linear" and not variability
 
 
 def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
@@ -208,9 +201,8 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
     variability = bool(robust and robust["variability"])
-    if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None and \
-            semi_blind_applies(engine.mixing, variability):
-        matched = _semi_blind(engine, first_pixels(cubes, 40000), lib, opts.seed, prog, gen)
+    if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None:
+        matched = _semi_blind(engine, first_pixels(cubes, 40000), lib, opts.seed, prog, gen, variability)
         if matched is not None:
             lib_match, angles = matched
     t_draw = time.perf_counter()
@@ -253,12 +245,13 @@ def _robust_start(cubes, p: int, seed: int, prog):
     return robust
 
 
-def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
+def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen, variability: bool):
     """The gated semi-blind rounds of :func:`fit_scene` (:func:`calibrate`), recorded in
     ``engine.validation``; returns the library match of the kept endmembers, or None."""
     prog.info("semi-blind: re-estimating the endmembers from the least-squares prior's abundances (as many "
               "rounds as a simulation of the scene shows to help)")
-    _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
+    _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen,
+                                        model_error=variability)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
     prog.info(f"endmember updates kept: {joint['kept']} (the simulation's abundance error "
               + " → ".join(f"{r:.3g}" for r in joint["risks"]) + ")")
@@ -305,10 +298,7 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
     joint = v.get("joint_endmembers")
     out.append({"stage": "joint endmembers (semi-blind)", "ran": bool(joint and joint["kept"] > 0),
                 "judge": joint["judge"] if joint else (
-                    "off at this quality (fast)" if not rc.calibrate else
-                    "not run (supervised, or a saved model)" if semi_blind_applies(fit.mixing, fit.variability)
-                    else "not run: the scaled model or representative endmembers (a data-fit judge would favour "
-                         "endmembers that explain the variability)"),
+                    "off at this quality (fast)" if not rc.calibrate else "not run (supervised, or a saved model)"),
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
                 "rounds_kept": joint["kept"] if joint else 0})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,

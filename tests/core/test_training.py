@@ -98,24 +98,25 @@ def test_semi_blind_rounds_run_where_the_simulation_shows_they_help():
     assert sad_to(E, eng.E) < 0.5 * sad_to(E, E0)
 
 
-def test_semi_blind_rounds_stay_off_where_the_simulation_shows_no_gain():
-    # the engine's own start (the robust endmembers) on a clean scene: rounds that do not lower the
-    # simulation's error by the margin do not run, and the endmembers stay exactly as they were; gate
-    # off, every round runs (the benchmark's forced-on column)
+def test_semi_blind_rounds_follow_the_simulation_and_run_all_when_forced():
+    # the engine's own start (the robust endmembers): as many rounds run as lowered the simulation's
+    # error the most, by the margin, or none, and then the endmembers stay exactly as they were; gate
+    # off, every round runs without a simulation (the benchmark's forced-on column)
     from core.deep.joint import JOINT_MARGIN, joint_endmembers, robust_start
 
     Y, A, E, sigma = _joint_scene(seed=4)
     cubes = [(Y, np.ones(Y.shape[1:], bool))]
     E0 = robust_start(cubes, 3, 0)
-    gated = _engine(E0, sigma)
-    rec = joint_endmembers(gated, cubes, sigma, rounds=2)
-    r, kept = rec["risks"], rec["kept"]
-    assert len(r) == 3 and rec["margin"] == JOINT_MARGIN
-    if kept == 0:
-        assert min(r[1:]) >= (1 - JOINT_MARGIN) * r[0] and np.array_equal(gated.E, np.asarray(E0, np.float64))
-    else:
-        assert r[kept] == min(r[1:]) < (1 - JOINT_MARGIN) * r[0]
+    for model_error in (False, True):  # Gaussian noise, or the scene's residuals moved between pixels
+        gated = _engine(E0, sigma)
+        rec = joint_endmembers(gated, cubes, sigma, rounds=2, model_error=model_error)
+        r, kept = rec["risks"], rec["kept"]
+        assert len(r) == 3 and rec["margin"] == JOINT_MARGIN
+        if kept == 0:
+            assert min(r[1:]) >= (1 - JOINT_MARGIN) * r[0] and np.array_equal(gated.E, np.asarray(E0, np.float64))
+        else:
+            assert r[kept] == min(r[1:]) < (1 - JOINT_MARGIN) * r[0]
     forced = _engine(E0, sigma)
     rec = joint_endmembers(forced, cubes, sigma, rounds=2, gate=False)
-    assert rec["kept"] == 2 and rec["risks"] == [] and not np.array_equal(forced.E, gated.E if kept == 2 else E0)
+    assert rec["kept"] == 2 and rec["risks"] == [] and not np.array_equal(forced.E, np.asarray(E0, np.float64))
 
