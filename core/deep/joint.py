@@ -13,13 +13,14 @@ found model error, the scene's own residuals moved between pixels of the same ki
 truth is known. The engine's start (:func:`core.deep.robust.robust_endmembers`, or whatever
 ``start`` is given) runs on the simulation, then the rounds; the number of rounds that brings the
 simulation's abundances closest to their truth runs on the scene, if it lowers that error by
-:data:`JOINT_MARGIN` (else none: the simpler choice, the start, wins ties).
+:data:`JOINT_MARGIN` and the alternation does not run away (its last round still below the start;
+else none: the simpler choice, the start, wins ties).
 
 A data-fit judge cannot see what the rounds change. The signal-space SURE of the prior with each
 endmember set agreed in sign with the true change on 3 of 7 linear scenes: endmembers that
-differ within the data's span reconstruct the pixels equally well (docs/EXPERIMENTS.md). The
-simulation also carries the scene's misfit (within-material variability, illumination), so
-it runs on every scene: where the rounds raise the error (representative endmembers under
+differ within the data's span reconstruct the pixels equally well (docs/EXPERIMENTS.md). Where
+the start found model error the simulation carries the scene's misfit too, so the rounds are
+offered on every scene: where they raise the error (representative endmembers under
 variability, Samson) it keeps none.
 """
 
@@ -154,8 +155,9 @@ def joint_endmembers(engine: Engine, cubes, sigma: np.ndarray, rounds: int, seed
     from ..progress import ensure
 
     prog = ensure(progress)
+    noise = "its residuals moved between pixels of the same kind" if model_error else "its noise"
     out = {"risks": [], "kept": int(rounds), "margin": JOINT_MARGIN,
-           "judge": "a simulation of the scene (the prior's maps mixed by the endmembers, with its noise): the "
+           "judge": f"a simulation of the scene (the prior's maps mixed by the endmembers, plus {noise}): the "
                     "pooled abundance error after the engine's start and each round; margin: its relative drop"}
     E_scene = engine.E.copy()
     if gate:
@@ -172,7 +174,9 @@ def joint_endmembers(engine: Engine, cubes, sigma: np.ndarray, rounds: int, seed
             engine.E = E_scene
         risks = out["risks"]
         best = int(np.argmin(risks[1:])) + 1 if len(risks) > 1 else 0
-        out["kept"] = best if best and risks[best] < (1.0 - JOINT_MARGIN) * risks[0] else 0
+        # kept only if it lowers the error by the margin and the alternation does not run away from the
+        # truth within the rounds tried (its last round still below the start)
+        out["kept"] = best if best and risks[best] < (1.0 - JOINT_MARGIN) * risks[0] and risks[-1] < risks[0] else 0
     for _ in range(out["kept"]):
         prog.check()
         engine.E = endmember_step(engine, cubes, generator)
