@@ -186,8 +186,8 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
         hyb.correction.fill_(gated[0])
         rcfg.steps_2d = gated[1]
         t = time.perf_counter()
-        if rcfg.calibrate:  # as fit_scene does
-            *_, rec = calibrate(eng, windows, None, seed=seed, generator=fit.generator, model_error=fit.variability)
+        if rcfg.calibrate and not fit.variability:  # as fit_scene does
+            *_, rec = calibrate(eng, windows, None, seed=seed, generator=fit.generator)
             out["_joint"] = rec
         A_f = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
         out[FULL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}

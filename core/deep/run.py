@@ -106,8 +106,7 @@ def tile_threads(engine: Engine):
         torch.set_num_threads(n)
 
 
-def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True,
-              model_error: bool = False):
+def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True):
     """The semi-blind stage: endmembers and abundances alternated on windows of the scene, as many
     rounds as a simulation of the scene shows to help (:func:`core.deep.joint.joint_endmembers`);
     the endmembers are then named from the library.
@@ -115,7 +114,6 @@ def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generato
     Args:
         cubes: ``[(cube, valid), ...]`` windows of the scene, data units.
         gate: False keeps every round (the accuracy benchmark's forced-on column).
-        model_error: the start found within-material variability (the scaled model counts by itself).
 
     Returns:
         (names, matched library spectra or None, library angles or None, the stage's record)
@@ -125,7 +123,7 @@ def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generato
     rc = engine.refine_cfg
     record = joint_endmembers(engine, cubes, engine.noise_sigma(), 1 + rc.alternations, seed=seed,
                               generator=generator, gate=gate, progress=progress,
-                              model_error=model_error or engine.mixing != "linear")
+                              model_error=engine.mixing != "linear")
     match, angles = None, None
     if lib is not None:
         engine.names, match, angles = library_names(engine.E, lib)
@@ -201,8 +199,8 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
     variability = bool(robust and robust["variability"])
-    if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None:
-        matched = _semi_blind(engine, first_pixels(cubes, 40000), lib, opts.seed, prog, gen, variability)
+    if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None and not variability:
+        matched = _semi_blind(engine, first_pixels(cubes, 40000), lib, opts.seed, prog, gen)
         if matched is not None:
             lib_match, angles = matched
     t_draw = time.perf_counter()
@@ -245,13 +243,12 @@ def _robust_start(cubes, p: int, seed: int, prog):
     return robust
 
 
-def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen, variability: bool):
+def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
     """The gated semi-blind rounds of :func:`fit_scene` (:func:`calibrate`), recorded in
     ``engine.validation``; returns the library match of the kept endmembers, or None."""
     prog.info("semi-blind: re-estimating the endmembers from the least-squares prior's abundances (as many "
               "rounds as a simulation of the scene shows to help)")
-    _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen,
-                                        model_error=variability)
+    _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
     prog.info(f"endmember updates kept: {joint['kept']} (the simulation's abundance error "
               + " → ".join(f"{r:.3g}" for r in joint["risks"]) + ")")
@@ -298,7 +295,10 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
     joint = v.get("joint_endmembers")
     out.append({"stage": "joint endmembers (semi-blind)", "ran": bool(joint and joint["kept"] > 0),
                 "judge": joint["judge"] if joint else (
-                    "off at this quality (fast)" if not rc.calibrate else "not run (supervised, or a saved model)"),
+                    "off at this quality (fast)" if not rc.calibrate else
+                    "not run: representative endmembers (within-material variability), where the simulation "
+                    "cannot tell the rounds' effect (docs/EXPERIMENTS.md)" if fit.variability else
+                    "not run (supervised, or a saved model)"),
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
                 "rounds_kept": joint["kept"] if joint else 0})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
