@@ -656,9 +656,8 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     return eng
 
 
-def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, scaled: bool = False, eps: float = 0.1,
-              seed: int = 0, space: str = "signal") -> float:
-    """Stein's unbiased estimate of the error of an abundance estimator, on the scene itself.
+def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, seed: int = 0) -> float:
+    """Stein's unbiased estimate of the abundance error of an estimator, on the scene itself.
 
     For noisy pixels ``y = x + n`` with ``n ~ N(0, diag σ²)`` and an estimate
     ``h(y)`` of ``Tx`` for a linear map ``T`` (Stein 1981, generalised):
@@ -670,57 +669,37 @@ def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, scaled: bool = False,
     (least squares, networks, diffusion) can be compared on the scene they
     are to unmix, without a reference.
 
-    ``space="signal"``: ``h = Eᵀa`` (times each pixel's least-squares scale in
-    the scaled model), ``T = I``: the error of the reconstructed spectra.
-    ``space="abundance"``: ``h = a``, ``T = (EEᵀ)⁻¹E``: the error of the
-    abundances against the least-squares abundances of the noise-free pixel
-    (the true ones when the endmembers are right). With many, similar
-    endmembers an abundance error can barely change the spectrum, so only
-    this space ranks such estimators as the abundance error does.
+    Here ``h = a``, ``T = (EEᵀ)⁻¹E``: the error of the abundances against the least-squares
+    abundances of the noise-free pixel (the true ones when the endmembers are right). With many,
+    similar endmembers an abundance error can barely change the spectrum, so a signal-space SURE
+    (``T = I``, the error of the reconstructed spectra) would not rank such estimators as the
+    abundance error does; nor could it judge endmember sets (docs/EXPERIMENTS.md).
 
     Args:
         fn: ``fn(cube (B, h, w), valid (h, w)) -> A (P, h, w)``, deterministic.
         cubes: ``[(cube, valid), ...]`` windows of the scene, data units.
         E: endmembers (P, B), data units.
         sigma: per-band noise std (B,), data units.
-        scaled: the scaled mixing model (signal space only).
         eps: probe size in noise standard deviations.
         seed: seed of the probe.
-        space: ``signal`` or ``abundance``.
 
     Returns:
-        Estimated mean squared error per pixel and band (signal, data units²)
-        or per pixel and endmember (abundance).
+        Estimated mean squared error per pixel and endmember.
     """
     E = np.asarray(E, np.float64)
     sig = np.asarray(sigma, np.float64)
-    if space not in ("signal", "abundance"):
-        raise ValueError(f"space must be 'signal' or 'abundance', got {space!r}")
-    T = np.linalg.pinv(E @ E.T) @ E if space == "abundance" else None  # pinv: degenerate E (a constant image)
-    trace = float(np.sum((T * sig[None, :]) ** 2)) if T is not None else float(np.sum(sig ** 2))
+    T = np.linalg.pinv(E @ E.T) @ E  # pinv: degenerate E (a constant image)
+    trace = float(np.sum((T * sig[None, :]) ** 2))
     rng = np.random.default_rng([seed, 0x5E5E])  # a stream of its own: a probe equal to the noise biases it
-
-    def estimate(cube, valid):
-        a = np.asarray(fn(cube, valid), np.float64)[:, valid]
-        if T is not None:
-            return a
-        f = E.T @ a
-        if scaled:
-            f = f * pixel_scale(f, cube[:, valid].astype(np.float64), axis=0)
-        return f
-
-    def tmap(v):
-        return v if T is None else T @ v
-
     total, n = 0.0, 0
     for cube, valid in cubes:
         y = cube[:, valid].astype(np.float64)
-        h = estimate(cube, valid)
+        h = np.asarray(fn(cube, valid), np.float64)[:, valid]
         probe = rng.standard_normal(cube.shape).astype(np.float32)
         moved = cube + (eps * sig[:, None, None]).astype(np.float32) * probe
-        h2 = estimate(moved, valid)
-        div = float(np.sum(tmap(sig[:, None] * probe[:, valid]) * (h2 - h))) / eps
-        total += float(np.sum((h - tmap(y)) ** 2)) - y.shape[1] * trace + 2.0 * div
+        h2 = np.asarray(fn(moved, valid), np.float64)[:, valid]
+        div = float(np.sum((T @ (sig[:, None] * probe[:, valid])) * (h2 - h))) / eps
+        total += float(np.sum((h - T @ y) ** 2)) - y.shape[1] * trace + 2.0 * div
         n += h.size
     return total / max(n, 1)
 
@@ -775,7 +754,7 @@ def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0) -> dict
         return fn
 
     def risk(kind):
-        return sure_risk(stage(kind), cubes, eng.E, sigma, seed=seed, space="abundance")
+        return sure_risk(stage(kind), cubes, eng.E, sigma, seed=seed)
 
     out = {"prior": risk("prior"), "hybrid": None, "refined": None, "margin": SCENE_GATE_MARGIN}
     best = out["prior"]

@@ -70,6 +70,12 @@ def endmember_step(engine: Engine, cubes, generator: torch.Generator | None = No
     return engine.refine_endmembers(E_ls, generator=generator)
 
 
+@torch.no_grad()
+def prior_maps(engine: Engine, cube, valid) -> np.ndarray:
+    """The engine's least-squares prior of one window (B, h, w) in data units: A (P, h, w) float64."""
+    return engine.hybrid.prior(engine._prepare(cube, valid))[0].double().cpu().numpy()
+
+
 def simulate(engine: Engine, cubes, sigma: np.ndarray, seed: int = 0, residuals: bool = False):
     """A copy of the windows ``cubes`` with known truth: the engine's least-squares prior maps of
     them mixed by its endmembers (times each pixel's scale in the scaled model), plus noise.
@@ -87,8 +93,7 @@ def simulate(engine: Engine, cubes, sigma: np.ndarray, seed: int = 0, residuals:
     rng = np.random.default_rng([seed, 0x51A])
     sims, truth = [], []
     for cube, valid in cubes:
-        with torch.no_grad():
-            A = engine.hybrid.prior(engine._prepare(cube, valid))[0].double().cpu().numpy()
+        A = prior_maps(engine, cube, valid)
         y = np.asarray(cube, np.float64)[:, valid].T
         a = A[:, valid].T
         clean = a @ engine.E
@@ -118,9 +123,7 @@ def abundance_error(engine: Engine, cubes, truth, E: np.ndarray, E_true: np.ndar
     perm = match_endmembers(E_true, E)
     se, n = 0.0, 0
     for (cube, valid), A in zip(cubes, truth):
-        with torch.no_grad():
-            A_hat = engine.hybrid.prior(engine._prepare(cube, valid))[0].double().cpu().numpy()[perm]
-        se += float(((A_hat - A)[:, valid] ** 2).sum())
+        se += float(((prior_maps(engine, cube, valid)[perm] - A)[:, valid] ** 2).sum())
         n += int(valid.sum()) * A.shape[0]
     return float(np.sqrt(se / max(n, 1)))
 
