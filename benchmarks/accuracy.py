@@ -110,7 +110,8 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
     from core.options import UnmixOptions
     from core.progress import Progress
     from core.run.context import RunContext
-    from core.run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, sample_pixels, window_cubes
+    from core.run.inputs import (ROBUST_WINDOW_PIXELS, SCENE_WINDOW_PIXELS, first_pixels, open_input, sample_pixels,
+                                 window_cubes)
     from core.run.start import initial_endmembers
 
     path = os.path.join(scene_dir, "scene.tif")
@@ -177,7 +178,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
                                "start_step": int(rcfg.start_2d), "seconds": time.perf_counter() - t,
                                "endmember_draws_seconds": t_e}
         E_start = eng.E.copy()
-        windows = first_pixels(cubes, 40000)
+        windows = first_pixels(cubes, SCENE_WINDOW_PIXELS)
         t = time.perf_counter()
         *_, rec = calibrate(eng, windows, None, seed=seed, generator=torch.Generator().manual_seed(seed), gate=False)
         A_e = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))

@@ -25,7 +25,7 @@ from ..io.raster import RasterReader, RasterWriter, read_cube
 from ..options import STAGES
 from ..progress import CancelOnly, ensure
 from ..run.context import RunContext, engine_turn
-from ..run.inputs import ROBUST_WINDOW_PIXELS, first_pixels, open_input, window_cubes
+from ..run.inputs import ROBUST_WINDOW_PIXELS, SCENE_WINDOW_PIXELS, first_pixels, open_input, window_cubes
 from ..run.outputs import check_outputs, check_solved, finish_outputs, reconstruction_rmse
 from ..run.start import estimate_start, library_names, load_library_for
 from ..run.distributed import maybe_session, maybe_tile_runner
@@ -135,7 +135,7 @@ def gate_on_scene(engine, cubes, sigma, seed, prog) -> None:
     (:func:`core.deep.engine.scene_validate`); the decisions go into ``engine.validation``."""
     from .engine import SURE_MAX_MISFIT, describe_gate, scene_validate
 
-    sure = scene_validate(engine, first_pixels(cubes, 40000), sigma, seed=seed)
+    sure = scene_validate(engine, first_pixels(cubes, SCENE_WINDOW_PIXELS), sigma, seed=seed)
     misfit = engine.refine_cfg.likelihood_scale
     if sure is None and engine.mixing == "linear" and misfit > SURE_MAX_MISFIT:
         prog.info(f"scene validation skipped: the prior misfits the scene {misfit:.1f}× the noise (model error, "
@@ -194,13 +194,13 @@ def fit_scene(rc: RunContext, reader, supervised=None, calibrate_endmembers=True
                         library=None if lib is None else lib.spectra, progress=prog.sub(4, 80),
                         supervised=supervised, mixing=mixing,
                         scale_std=0.0 if robust is None else robust["scale_std"], stages=stages,
-                        scene=first_pixels(cubes, 40000))
+                        scene=first_pixels(cubes, SCENE_WINDOW_PIXELS))
     if supervised is None:  # with a reference, the supervised gate is the better judge
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
     t_fit = time.perf_counter() - t0 - t_est
     variability = bool(robust and robust["variability"])
     if calibrate_endmembers and engine.refine_cfg.calibrate and supervised is None and not variability:
-        matched = _semi_blind(engine, first_pixels(cubes, 40000), lib, opts.seed, prog, gen)
+        matched = _semi_blind(engine, first_pixels(cubes, SCENE_WINDOW_PIXELS), lib, opts.seed, prog, gen)
         if matched is not None:
             lib_match, angles = matched
     t_draw = time.perf_counter()
@@ -575,7 +575,7 @@ def _resume_training(rc: RunContext, stages, resume, reference_abundances):
         gate_on_scene(engine, cubes, sigma, opts.seed, prog)
         if "endmember-diffusion" in stages and engine.refine_cfg.calibrate:
             prog.info("calibrating the endmembers")  # what the endmember diffusion is for
-            calibrate(engine, first_pixels(cubes, 40000), lib, seed=opts.seed, progress=prog,
+            calibrate(engine, first_pixels(cubes, SCENE_WINDOW_PIXELS), lib, seed=opts.seed, progress=prog,
                       generator=seed_everything(opts.seed))
     fit = SceneFit(p=engine.P, noise_sigma=sigma, validation=engine.validation, device=str(device),
                    timings={"fitting_s": time.perf_counter() - t0})

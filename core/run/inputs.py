@@ -204,9 +204,12 @@ def calibration_windows(width: int, height: int, size: int, count: int = 4) -> l
 
 #: pixels of scene windows the noise-robust endmembers are estimated on (four 256² windows)
 ROBUST_WINDOW_PIXELS = 262144
+#: pixels of the first of those windows the scene gate, HybridSTU's scene term and the semi-blind
+#: rounds work on
+SCENE_WINDOW_PIXELS = 40000
 
 
-def window_cubes(reader, max_pixels: int = 40000, size: int = 256) -> list:
+def window_cubes(reader, max_pixels: int = SCENE_WINDOW_PIXELS, size: int = 256) -> list:
     """``(cube, valid)`` of :func:`calibration_windows` holding a valid pixel, until ``max_pixels``."""
     cubes, n = [], 0
     for x, y, w, h in calibration_windows(reader.info.width, reader.info.height, size):
