@@ -98,9 +98,9 @@ def main():
             r = evaluate(Y, A, E)
             results[name] = {"group": group, **r}
             v, s = r["VCA+FCLS"], r["robust start + prior"]
+            share = r["scale_share"] if r["scale_share"] is None else round(r["scale_share"], 2)
             print(f"{name:36s} VCA+FCLS {v['armse_pooled']:.4f} / {v['sad_rad']:.3f}   start {s['armse_pooled']:.4f} / "
-                  f"{s['sad_rad']:.3f}  {r['mixing']:6s} share {r['scale_share'] if r['scale_share'] is None else round(r['scale_share'], 2)}"
-                  f" cores moved {r['cores_replaced']}", flush=True)
+                  f"{s['sad_rad']:.3f}  {r['mixing']:6s} share {share} cores moved {r['cores_replaced']}", flush=True)
     held = [r for r in results.values() if r["group"] == "held_out"]
     summary = {"held_out_scenes": len(held),
                "held_out_below_vca_fcls": sum(r["robust start + prior"]["armse_pooled"] < r["VCA+FCLS"]["armse_pooled"]
