@@ -140,7 +140,8 @@ class _Invalid(ValueError):
 def _number(value, what: str, low: float, high: float, integer: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         raise _Invalid(f"{what} must be {'a whole number' if integer else 'a number'}, not {type(value).__name__}")
-    if not (np.isfinite(value) and low <= value <= high):
+    # a Python int is finite at any size (np.isfinite refuses one beyond 64 bits)
+    if not ((isinstance(value, int) or np.isfinite(value)) and low <= value <= high):
         raise _Invalid(f"{what} = {value!r} is outside {low:g}..{high:g}")
     return value
 

@@ -111,6 +111,7 @@ def _apply(original, mutation):
 @example(mutation=("config", ("tile",), 0))
 @example(mutation=("meta", "scale", 0))
 @example(mutation=("E", (3, 20), float("nan")))
+@example(mutation=("meta", "bands", -9223372036854775809))  # beyond 64 bits: np.isfinite refused it (TypeError)
 def test_fuzz_checkpoint_loader(original, tmp_path_factory, mutation):
     path = tmp_path_factory.mktemp("ck") / "m.pt"
     path.write_bytes(_apply(original, mutation))
