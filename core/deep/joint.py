@@ -1,8 +1,11 @@
-"""Semi-blind unmixing: the endmembers and the abundances re-estimated alternately.
+"""Semi-blind unmixing: the start's bias removed, then the endmembers and the abundances
+re-estimated alternately.
 
-After the abundance stages are fitted and gated, each round unmixes windows of the scene with
-the engine's least-squares prior (the start of its learned stages, which then run with the new
-endmembers), re-estimates the endmembers from those abundances (least squares on the
+After the abundance stages are fitted and gated, the start's bias is removed by indirect
+inference (:func:`corrected_start`: the start run on simulations of the scene shows how far it
+lands from the endmembers the simulation was made with), in the linear model. Then each round
+unmixes windows of the scene with the engine's least-squares prior (the start of its learned
+stages, which then run with the new endmembers), re-estimates the endmembers from those abundances (least squares on the
 bilateral-filtered pixels, weighted towards near-pure pixels; in the scaled model from the
 per-pixel coefficients, the abundances times each pixel's scale), and refines them with the endmember
 diffusion (ResUNet1D, trained on the library resampled to the sensor) where the quality fits it.
@@ -11,8 +14,9 @@ The judge is a simulation of the scene (:func:`simulate`): the least-squares pri
 maps of its windows, mixed by the engine's endmembers, plus the scene's noise, or, in the scaled
 model, the scene's own residuals moved between pixels of the same kind. On it the
 truth is known. The engine's start (:func:`core.deep.robust.robust_endmembers`, or whatever
-``start`` is given) runs on the simulation, then the rounds; the number of rounds that brings the
-simulation's abundances closest to their truth runs on the scene, if it lowers that error by
+``start`` is given) runs on the simulation, then its bias correction (kept if it lowers the
+simulation's abundance error by :data:`BIAS_MARGIN`), then the rounds; the number of rounds that
+brings the simulation's abundances closest to their truth runs on the scene, if it lowers that error by
 :data:`JOINT_MARGIN` and the alternation does not run away (its last round still below the start;
 else none: the simpler choice, the start, wins ties).
 
@@ -37,6 +41,13 @@ from .robust import bilateral, pixel_scale
 #: the rounds run on the scene only if they lower the simulation's pooled abundance error by this
 #: share (half a per cent: the verdict's spread over the simulation's noise draws)
 JOINT_MARGIN = 0.005
+#: the start's bias correction runs on the scene only if it lowers the simulation's pooled abundance
+#: error by this share: the verdict's spread over the simulation's noise draws (the demo scene: −10,
+#: +0.8 and +0.1 % over three draws; legendre P3 20 dB: +15 and +3 %, docs/EXPERIMENTS.md)
+BIAS_MARGIN = 0.05
+#: iterations of the start's bias correction (:func:`corrected_start`): on the linear scenes of
+#: ``benchmarks/accuracy.py`` the error stopped falling after about four (docs/EXPERIMENTS.md)
+BIAS_ITERATIONS = 4
 
 
 @torch.no_grad()
@@ -76,7 +87,7 @@ def prior_maps(engine: Engine, cube, valid) -> np.ndarray:
     return engine.hybrid.prior(engine._prepare(cube, valid))[0].double().cpu().numpy()
 
 
-def simulate(engine: Engine, cubes, sigma: np.ndarray, seed: int = 0, residuals: bool = False):
+def simulate(engine: Engine, cubes, sigma: np.ndarray, seed: int = 0, residuals: bool = False, stream: int = 0):
     """A copy of the windows ``cubes`` with known truth: the engine's least-squares prior maps of
     them mixed by its endmembers (times each pixel's scale in the scaled model), plus noise.
 
@@ -87,10 +98,12 @@ def simulate(engine: Engine, cubes, sigma: np.ndarray, seed: int = 0, residuals:
     the scene does (a residual bootstrap). Where the model fits, those residuals would also carry
     the endmembers' own error, which the rounds are there to remove.
 
+    ``stream`` > 0 draws another simulation of the same seed (:func:`corrected_start`'s).
+
     Returns:
         ([(cube float32, valid), ...], [A (P, h, w) float64, ...]).
     """
-    rng = np.random.default_rng([seed, 0x51A])
+    rng = np.random.default_rng([seed, 0x51A] + ([stream] if stream else []))
     sims, truth = [], []
     for cube, valid in cubes:
         A = prior_maps(engine, cube, valid)
@@ -135,10 +148,54 @@ def robust_start(cubes, p: int, seed: int = 0) -> np.ndarray:
     return robust_endmembers(cubes, p, seed=seed)["E"]
 
 
+def corrected_start(engine: Engine, cubes, E0: np.ndarray, sigma: np.ndarray, start=robust_start, seed: int = 0,
+                    progress=None, streams: int = 0) -> np.ndarray:
+    """The start's bias removed by indirect inference (Gouriéroux, Monfort & Renault 1993; an iterated
+    parametric bootstrap): ``E ← E + (E0 − start(simulation of the windows with E))``, the
+    simulation being :func:`simulate`'s (the prior's maps with ``E``, mixed by ``E``, plus noise).
+
+    Where the start lands off the truth in a systematic way (a simplex pulled inwards by the noise or
+    by its volume penalty, a vertex pulled towards the pixels around it), it does so on a
+    simulation too; the iteration seeks the endmembers from which the start lands where it landed
+    on the scene, ``E0``. Each iterate carries one simulation's noise, so the mean of the latter
+    half of the :data:`BIAS_ITERATIONS` iterates is returned.
+
+    Args:
+        engine: fitted engine (its endmembers are restored on return).
+        cubes: ``[(cube, valid), ...]`` windows, data units.
+        E0: the start's endmembers on these windows (P, B), data units.
+        sigma: per-band noise std (B,), data units.
+        start: ``(cubes, p, seed) -> E (p, B)``, the start ``E0`` came from.
+        seed: seed of the simulations and the start.
+        progress: checked between iterations.
+        streams: the simulations are :func:`simulate`'s streams ``streams + 1, streams + 2, ...``.
+
+    Returns:
+        E (P, B) float64, data units.
+    """
+    from ..classical.metrics import match_endmembers
+
+    E0 = np.asarray(E0, np.float64)
+    E_keep, E, its = engine.E.copy(), E0.copy(), []
+    try:
+        for k in range(BIAS_ITERATIONS):
+            if progress is not None:
+                progress.check()
+            engine.E = E
+            sims, _ = simulate(engine, cubes, sigma, seed, stream=streams + 1 + k)
+            Es = np.asarray(start(sims, engine.P, seed), np.float64)
+            E = np.clip(E + (E0 - Es[match_endmembers(E, Es)]), 0.0, None)
+            its.append(E)
+    finally:
+        engine.E = E_keep
+    return np.mean(its[len(its) // 2:], axis=0)
+
+
 def joint_endmembers(engine: Engine, cubes, sigma: np.ndarray, rounds: int, seed: int = 0,
                      generator: torch.Generator | None = None, gate: bool = True, progress=None,
-                     start=robust_start, model_error: bool = False) -> dict:
-    """Up to ``rounds`` endmember updates (see module doc), as many as the simulation keeps.
+                     start=robust_start, model_error: bool = False, correct_bias: bool = True) -> dict:
+    """The start's bias correction (:func:`corrected_start`, in the linear model) and up to ``rounds``
+    endmember updates (see module doc), each as the simulation keeps them.
 
     Args:
         engine: fitted engine; its endmembers are updated in place when rounds are kept.
@@ -151,30 +208,54 @@ def joint_endmembers(engine: Engine, cubes, sigma: np.ndarray, rounds: int, seed
         progress: checked between rounds.
         start: ``(cubes, p, seed) -> E (p, B)``, the start the engine's endmembers came from.
         model_error: the model misfits the scene beyond noise (the scaled model): the simulation
-            then carries the scene's residuals (:func:`simulate`).
+            then carries the scene's residuals (:func:`simulate`), and the start's bias is not
+            corrected (its simulations would carry the endmembers' own error in those residuals).
+        correct_bias: False leaves the start's bias alone (the rounds only).
 
     Returns:
-        ``{"risks": [the simulation's error from the start, then after each round] (empty without
-        the gate), "kept": rounds run on the scene, "margin": JOINT_MARGIN, "judge": ...}``.
+        ``{"risks": [the simulation's error from the start (corrected where kept), then after each
+        round] (empty without the gate), "kept": rounds run on the scene, "bias_risks": [the
+        simulation's error from the plain start, from the corrected one] (empty where not tried),
+        "bias_corrected": bool, "margin": JOINT_MARGIN, "bias_margin": BIAS_MARGIN, "judge": ...}``.
     """
     from ..progress import ensure
 
     prog = ensure(progress)
+    correct = correct_bias and not model_error
     noise = "its residuals moved between pixels of the same kind" if model_error else "its noise"
-    out = {"risks": [], "kept": int(rounds), "margin": JOINT_MARGIN,
+    out = {"risks": [], "kept": int(rounds), "bias_risks": [], "bias_corrected": correct, "margin": JOINT_MARGIN,
+           "bias_margin": BIAS_MARGIN,
            "judge": f"a simulation of the scene (the prior's maps mixed by the endmembers, plus {noise}): the "
-                    "pooled abundance error after the engine's start and each round; margin: its relative drop"}
+                    "pooled abundance error after the engine's start"
+                    + (", after its bias correction" if correct else "")
+                    + " and after each round; margin: its relative drop"}
     E_scene = engine.E.copy()
+    E_corrected = E_scene
     if gate:
-        sims, truth = simulate(engine, cubes, sigma, seed, residuals=model_error)
-        E = np.asarray(start(sims, engine.P, seed), np.float64)
         try:
-            out["risks"] = [abundance_error(engine, sims, truth, E, E_scene)]
+            if correct:
+                # judged on a simulation whose truth is the corrected endmembers: the start's bias there is
+                # the one the correction estimated (with the plain start's as truth it kept fewer corrections
+                # that help, docs/EXPERIMENTS.md)
+                E_corrected = corrected_start(engine, cubes, E_scene, sigma, start, seed, prog)
+                engine.E = E_corrected
+                sims, truth = simulate(engine, cubes, sigma, seed)
+                E = np.asarray(start(sims, engine.P, seed), np.float64)
+                E_c = corrected_start(engine, sims, E, sigma, start, seed, prog, streams=BIAS_ITERATIONS)
+                out["bias_risks"] = [abundance_error(engine, sims, truth, X, E_corrected) for X in (E, E_c)]
+                out["bias_corrected"] = out["bias_risks"][1] < (1.0 - BIAS_MARGIN) * out["bias_risks"][0]
+            if out["bias_corrected"]:  # the rounds from the corrected start, on the same simulation
+                E, E_truth, out["risks"] = E_c, E_corrected, [out["bias_risks"][1]]
+            else:  # the rounds from the plain start, on a simulation of the scene as it stands
+                E_corrected = E_truth = engine.E = E_scene
+                sims, truth = simulate(engine, cubes, sigma, seed, residuals=model_error)
+                E = np.asarray(start(sims, engine.P, seed), np.float64)
+                out["risks"] = [abundance_error(engine, sims, truth, E, E_truth)]
             for _ in range(max(0, int(rounds))):
                 prog.check()
                 engine.E = E
                 E = endmember_step(engine, sims, generator)
-                out["risks"].append(abundance_error(engine, sims, truth, E, E_scene))
+                out["risks"].append(abundance_error(engine, sims, truth, E, E_truth))
         finally:
             engine.E = E_scene
         risks = out["risks"]
@@ -182,6 +263,9 @@ def joint_endmembers(engine: Engine, cubes, sigma: np.ndarray, rounds: int, seed
         # kept only if it lowers the error by the margin and the alternation does not run away from the
         # truth within the rounds tried (its last round still below the start)
         out["kept"] = best if best and risks[best] < (1.0 - JOINT_MARGIN) * risks[0] and risks[-1] < risks[0] else 0
+    elif correct:
+        E_corrected = corrected_start(engine, cubes, E_scene, sigma, start, seed, prog)
+    engine.E = E_corrected
     for _ in range(out["kept"]):
         prog.check()
         engine.E = endmember_step(engine, cubes, generator)

@@ -250,6 +250,9 @@ def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
               "rounds as a simulation of the scene shows to help)")
     _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
+    if joint["bias_risks"]:
+        prog.info(f"start's bias correction {'kept' if joint['bias_corrected'] else 'dropped'} (the simulation's "
+                  f"abundance error {joint['bias_risks'][0]:.3g} → {joint['bias_risks'][1]:.3g})")
     prog.info(f"endmember updates kept: {joint['kept']} (the simulation's abundance error "
               + " → ".join(f"{r:.3g}" for r in joint["risks"]) + ")")
     return None if match is None else (match, angles)
@@ -293,14 +296,17 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                 "margin": (sure or {}).get("margin", 0.0), "draws": rc.draws, "ddim_steps": rc.steps_2d,
                 "start_step": rc.start_2d})
     joint = v.get("joint_endmembers")
-    out.append({"stage": "joint endmembers (semi-blind)", "ran": bool(joint and joint["kept"] > 0),
+    out.append({"stage": "joint endmembers (semi-blind)",
+                "ran": bool(joint and (joint["kept"] > 0 or joint.get("bias_corrected"))),
                 "judge": joint["judge"] if joint else (
                     "off at this quality (fast)" if not rc.calibrate else
                     "not run: representative endmembers (within-material variability), where the simulation "
                     "cannot tell the rounds' effect (docs/EXPERIMENTS.md)" if fit.variability else
                     "not run (supervised, or a saved model)"),
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
-                "rounds_kept": joint["kept"] if joint else 0})
+                "rounds_kept": joint["kept"] if joint else 0,
+                "bias_corrected": bool(joint and joint.get("bias_corrected")),
+                "bias_risks": joint.get("bias_risks") if joint else None})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
                 "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
     return out

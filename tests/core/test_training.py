@@ -92,17 +92,47 @@ def test_semi_blind_rounds_run_where_the_simulation_shows_they_help():
 
     E0 = shrinking_start(cubes, 3, 0)
     eng = _engine(E0, sigma)
-    rec = joint_endmembers(eng, cubes, sigma, rounds=3, start=shrinking_start)
+    rec = joint_endmembers(eng, cubes, sigma, rounds=3, start=shrinking_start, correct_bias=False)
     r = rec["risks"]
     assert len(r) == 4 and rec["kept"] >= 1 and r[rec["kept"]] == min(r[1:]) < (1 - JOINT_MARGIN) * r[0]
+    assert not rec["bias_corrected"] and rec["bias_risks"] == []
     assert sad_to(E, eng.E) < 0.5 * sad_to(E, E0)
 
 
+def test_start_bias_is_corrected_where_the_simulation_shows_it_helps():
+    # the same shrunk start: on simulations of the scene the start shrinks the simplex too, and the
+    # indirect-inference iteration finds the endmembers from which it lands where it landed on the scene
+    from core.classical.endmembers import vca
+    from core.classical.metrics import match_endmembers, sad
+    from core.deep.joint import BIAS_MARGIN, joint_endmembers
+
+    def sad_to(E, X):
+        return np.mean(sad(E, X[match_endmembers(E, X)]))
+
+    Y, A, E, sigma = _joint_scene()
+    cubes = [(Y, np.ones(Y.shape[1:], bool))]
+
+    def shrinking_start(cubes, p, seed):
+        return _shrunk(np.clip(vca(np.concatenate([c[:, v].T for c, v in cubes]), p, seed=seed)[0], 0, None))
+
+    E0 = shrinking_start(cubes, 3, 0)
+    eng = _engine(E0, sigma)
+    rec = joint_endmembers(eng, cubes, sigma, rounds=1, start=shrinking_start)
+    plain, corrected = rec["bias_risks"]
+    assert rec["bias_corrected"] and corrected < (1 - BIAS_MARGIN) * plain and rec["risks"][0] == corrected
+    assert sad_to(E, eng.E) < 0.2 * sad_to(E, E0)
+    # where the model misfits (the residual bootstrap), the bias is left alone
+    eng = _engine(E0, sigma)
+    rec = joint_endmembers(eng, cubes, sigma, rounds=1, start=shrinking_start, model_error=True)
+    assert not rec["bias_corrected"] and rec["bias_risks"] == []
+
+
 def test_semi_blind_rounds_follow_the_simulation_and_run_all_when_forced():
-    # the engine's own start (the robust endmembers): as many rounds run as lowered the simulation's
-    # error the most, by the margin, or none, and then the endmembers stay exactly as they were; gate
-    # off, every round runs without a simulation (the benchmark's forced-on column)
-    from core.deep.joint import JOINT_MARGIN, joint_endmembers, robust_start
+    # the engine's own start (the robust endmembers): the bias correction runs if it lowered the
+    # simulation's error by the margin, and as many rounds as lowered it the most, by the margin, or none;
+    # with neither, the endmembers stay exactly as they were; gate off, the correction and every round
+    # run without a simulation (the benchmark's forced-on column)
+    from core.deep.joint import BIAS_MARGIN, JOINT_MARGIN, joint_endmembers, robust_start
 
     Y, A, E, sigma = _joint_scene(seed=4)
     cubes = [(Y, np.ones(Y.shape[1:], bool))]
@@ -110,11 +140,13 @@ def test_semi_blind_rounds_follow_the_simulation_and_run_all_when_forced():
     for model_error in (False, True):  # Gaussian noise, or the scene's residuals moved between pixels
         gated = _engine(E0, sigma)
         rec = joint_endmembers(gated, cubes, sigma, rounds=2, model_error=model_error)
-        r, kept = rec["risks"], rec["kept"]
-        assert len(r) == 3 and rec["margin"] == JOINT_MARGIN
+        r, kept, b = rec["risks"], rec["kept"], rec["bias_risks"]
+        assert len(r) == 3 and rec["margin"] == JOINT_MARGIN and len(b) == (0 if model_error else 2)
+        assert rec["bias_corrected"] == (not model_error and b[1] < (1 - BIAS_MARGIN) * b[0])
+        assert r[0] == (b[1] if rec["bias_corrected"] else r[0])
         if kept == 0:
             assert min(r[1:]) >= (1 - JOINT_MARGIN) * r[0] or r[-1] >= r[0]
-            assert np.array_equal(gated.E, np.asarray(E0, np.float64))
+            assert np.array_equal(gated.E, np.asarray(E0, np.float64)) != rec["bias_corrected"]
         else:
             assert r[kept] == min(r[1:]) < (1 - JOINT_MARGIN) * r[0] and r[-1] < r[0]
     forced = _engine(E0, sigma)
