@@ -73,57 +73,54 @@ def _shrunk(E):
     return 0.8 * E + 0.2 * E.mean(axis=0, keepdims=True)
 
 
-def test_semi_blind_rounds_run_where_the_simulation_shows_they_help():
-    # a start that leaves the endmembers pulled 20 % towards their mean (a simplex inside the data, as
-    # a volume penalty leaves it): on the simulation of the scene the rounds bring the abundances
-    # closer to their truth, so they run on the scene, and pull its endmembers back
+def _shrinking_start(cubes, p, seed):
+    """VCA's endmembers pulled 20 % towards their mean (a simplex inside the data, as a volume penalty
+    leaves it)."""
     from core.classical.endmembers import vca
+
+    return _shrunk(np.clip(vca(np.concatenate([c[:, v].T for c, v in cubes]), p, seed=seed)[0], 0, None))
+
+
+def _sad_to(E, X):
     from core.classical.metrics import match_endmembers, sad
-    from core.deep.joint import JOINT_MARGIN, joint_endmembers
 
-    def sad_to(E, X):
-        return np.mean(sad(E, X[match_endmembers(E, X)]))
+    return np.mean(sad(E, X[match_endmembers(E, X)]))
 
+
+def _shrunk_start_scene():
+    """(true E, sigma, windows, the shrunk start on them, an engine with it)."""
     Y, A, E, sigma = _joint_scene()
     cubes = [(Y, np.ones(Y.shape[1:], bool))]
+    E0 = _shrinking_start(cubes, 3, 0)
+    return E, sigma, cubes, E0, _engine(E0, sigma)
 
-    def shrinking_start(cubes, p, seed):
-        return _shrunk(np.clip(vca(np.concatenate([c[:, v].T for c, v in cubes]), p, seed=seed)[0], 0, None))
 
-    E0 = shrinking_start(cubes, 3, 0)
-    eng = _engine(E0, sigma)
-    rec = joint_endmembers(eng, cubes, sigma, rounds=3, start=shrinking_start, correct_bias=False)
+def test_semi_blind_rounds_run_where_the_simulation_shows_they_help():
+    # with the shrunk start, on the simulation of the scene the rounds bring the abundances closer to
+    # their truth, so they run on the scene, and pull its endmembers back
+    from core.deep.joint import JOINT_MARGIN, joint_endmembers
+
+    E, sigma, cubes, E0, eng = _shrunk_start_scene()
+    rec = joint_endmembers(eng, cubes, sigma, rounds=3, start=_shrinking_start, correct_bias=False)
     r = rec["risks"]
     assert len(r) == 4 and rec["kept"] >= 1 and r[rec["kept"]] == min(r[1:]) < (1 - JOINT_MARGIN) * r[0]
     assert not rec["bias_corrected"] and rec["bias_risks"] == []
-    assert sad_to(E, eng.E) < 0.5 * sad_to(E, E0)
+    assert _sad_to(E, eng.E) < 0.5 * _sad_to(E, E0)
 
 
 def test_start_bias_is_corrected_where_the_simulation_shows_it_helps():
     # the same shrunk start: on simulations of the scene the start shrinks the simplex too, and the
     # indirect-inference iteration finds the endmembers from which it lands where it landed on the scene
-    from core.classical.endmembers import vca
-    from core.classical.metrics import match_endmembers, sad
     from core.deep.joint import BIAS_MARGIN, joint_endmembers
 
-    def sad_to(E, X):
-        return np.mean(sad(E, X[match_endmembers(E, X)]))
-
-    Y, A, E, sigma = _joint_scene()
-    cubes = [(Y, np.ones(Y.shape[1:], bool))]
-
-    def shrinking_start(cubes, p, seed):
-        return _shrunk(np.clip(vca(np.concatenate([c[:, v].T for c, v in cubes]), p, seed=seed)[0], 0, None))
-
-    E0 = shrinking_start(cubes, 3, 0)
-    eng = _engine(E0, sigma)
-    rec = joint_endmembers(eng, cubes, sigma, rounds=1, start=shrinking_start)
+    E, sigma, cubes, E0, eng = _shrunk_start_scene()
+    rec = joint_endmembers(eng, cubes, sigma, rounds=1, start=_shrinking_start)
     plain, corrected = rec["bias_risks"]
     assert rec["bias_corrected"] and corrected < (1 - BIAS_MARGIN) * plain and rec["risks"][0] == corrected
-    assert sad_to(E, eng.E) < 0.2 * sad_to(E, E0)
+    assert _sad_to(E, eng.E) < 0.2 * _sad_to(E, E0)
     # where the model misfits (the residual bootstrap), the bias is left alone
     eng = _engine(E0, sigma)
-    rec = joint_endmembers(eng, cubes, sigma, rounds=1, start=shrinking_start, model_error=True)
+    rec = joint_endmembers(eng, cubes, sigma, rounds=1, start=_shrinking_start, model_error=True)
     assert not rec["bias_corrected"] and rec["bias_risks"] == []
 
 
