@@ -17,10 +17,11 @@ Columns (the ablation; each adds one stage, forced on whatever the gates
 decide): VCA+FCLS; FCLS with the true endmembers (oracle, synthetic only);
 robust start + prior (the engine's start and its denoised least-squares prior,
 no network); + HybridSTU; + 2D diffusion; + endmember stage (the semi-blind
-rounds of core.deep.joint: endmembers re-estimated from those abundances, and
-refined by the 1D endmember diffusion where the quality fits it; every round
-kept); full = the engine as ``unmix`` ships it (its gates decide which stages
-run, the semi-blind rounds included). One engine fit per scene. Prints a table, writes
+stage of core.deep.joint: the start's bias correction in the linear model, then
+rounds of endmembers re-estimated from those abundances, and refined by the 1D
+endmember diffusion where the quality fits it; all of it kept); full = the
+engine as ``unmix`` ships it (its gates decide which stages run, the semi-blind
+stage included). One engine fit per scene. Prints a table, writes
 benchmarks/results/accuracy.json (after every scene; --resume skips the
 scenes already there).
 

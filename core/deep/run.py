@@ -1,9 +1,10 @@
 """The deep engine on a raster (imported lazily: it needs torch).
 
 ``fit_scene``: sample → P → E0 (robust start, library names) → noise estimate →
-fit the networks → gate each stage on the scene → semi-blind rounds on a few
-windows (abundances → E by constrained least squares → ResUNet1D refinement where
-fitted), each kept only if the scene's SURE drops (:mod:`core.deep.joint`).
+fit the networks → gate each stage on the scene → the semi-blind stage on a few
+windows (the start's bias correction by indirect inference, then rounds of abundances → E
+by constrained least squares → ResUNet1D refinement where fitted), each kept only if it
+lowers the abundance error on a simulation of the scene (:mod:`core.deep.joint`).
 ``run_full``: ``fit_scene`` (or a saved model) → tiled, streamed abundance pass
 → outputs. ``train_model``: ``fit_scene`` → checkpoint. Both hold the
 one-engine-at-a-time lock (:func:`core.run.context.engine_turn`) while they run.
@@ -107,13 +108,13 @@ def tile_threads(engine: Engine):
 
 
 def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True):
-    """The semi-blind stage: endmembers and abundances alternated on windows of the scene, as many
-    rounds as a simulation of the scene shows to help (:func:`core.deep.joint.joint_endmembers`);
-    the endmembers are then named from the library.
+    """The semi-blind stage: the start's bias correction, then endmembers and abundances alternated on
+    windows of the scene, each as far as a simulation of the scene shows to help
+    (:func:`core.deep.joint.joint_endmembers`); the endmembers are then named from the library.
 
     Args:
         cubes: ``[(cube, valid), ...]`` windows of the scene, data units.
-        gate: False keeps every round (the accuracy benchmark's forced-on column).
+        gate: False keeps the correction and every round (the accuracy benchmark's forced-on column).
 
     Returns:
         (names, matched library spectra or None, library angles or None, the stage's record)
@@ -244,10 +245,10 @@ def _robust_start(cubes, p: int, seed: int, prog):
 
 
 def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
-    """The gated semi-blind rounds of :func:`fit_scene` (:func:`calibrate`), recorded in
+    """The gated semi-blind stage of :func:`fit_scene` (:func:`calibrate`), recorded in
     ``engine.validation``; returns the library match of the kept endmembers, or None."""
-    prog.info("semi-blind: re-estimating the endmembers from the least-squares prior's abundances (as many "
-              "rounds as a simulation of the scene shows to help)")
+    prog.info("semi-blind: the start's bias correction (linear model), then re-estimating the endmembers from the "
+              "least-squares prior's abundances, each as far as a simulation of the scene shows to help")
     _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
     if joint["bias_risks"]:
@@ -306,7 +307,8 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
                 "rounds_kept": joint["kept"] if joint else 0,
                 "bias_corrected": bool(joint and joint.get("bias_corrected")),
-                "bias_risks": joint.get("bias_risks") if joint else None})
+                "bias_risks": joint.get("bias_risks") if joint else None,
+                "bias_margin": joint.get("bias_margin") if joint else None})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
                 "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
     return out
