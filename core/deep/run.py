@@ -298,7 +298,7 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                 "start_step": rc.start_2d})
     joint = v.get("joint_endmembers")
     out.append({"stage": "joint endmembers (semi-blind)",
-                "ran": bool(joint and (joint["kept"] > 0 or joint.get("bias_corrected"))),
+                "ran": bool(joint and (joint["kept"] > 0 or joint["bias_corrected"])),
                 "judge": joint["judge"] if joint else (
                     "off at this quality (fast)" if not rc.calibrate else
                     "not run: representative endmembers (within-material variability), where the simulation "
@@ -306,9 +306,9 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                     "not run (supervised, or a saved model)"),
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
                 "rounds_kept": joint["kept"] if joint else 0,
-                "bias_corrected": bool(joint and joint.get("bias_corrected")),
-                "bias_risks": joint.get("bias_risks") if joint else None,
-                "bias_margin": joint.get("bias_margin") if joint else None})
+                "bias_corrected": bool(joint and joint["bias_corrected"]),
+                "bias_risks": joint["bias_risks"] if joint else None,
+                "bias_margin": joint["bias_margin"] if joint else None})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
                 "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
     return out

@@ -69,16 +69,13 @@ def _engine(E0, sigma):
     return eng
 
 
-def _shrunk(E):
-    return 0.8 * E + 0.2 * E.mean(axis=0, keepdims=True)
-
-
 def _shrinking_start(cubes, p, seed):
     """VCA's endmembers pulled 20 % towards their mean (a simplex inside the data, as a volume penalty
     leaves it)."""
     from core.classical.endmembers import vca
 
-    return _shrunk(np.clip(vca(np.concatenate([c[:, v].T for c, v in cubes]), p, seed=seed)[0], 0, None))
+    E = np.clip(vca(np.concatenate([c[:, v].T for c, v in cubes]), p, seed=seed)[0], 0, None)
+    return 0.8 * E + 0.2 * E.mean(axis=0, keepdims=True)
 
 
 def _sad_to(E, X):
