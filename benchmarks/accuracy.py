@@ -16,7 +16,9 @@ mean spectral angle.
 Columns (the ablation; each adds one stage, forced on whatever the gates
 decide): VCA+FCLS; FCLS with the true endmembers (oracle, synthetic only);
 robust start + prior (the engine's start and its denoised least-squares prior,
-no network); + HybridSTU; + 2D diffusion; + endmember stage (the semi-blind
+no network); + HybridSTU; + 2D diffusion (each learned abundance stage blended
+with the stage before it by its risk-optimal weight, as the gates blend it, but
+kept whatever the margin: ``_forced_weights``); + endmember stage (the semi-blind
 stage of core.deep.joint: the start's bias correction in the linear model, then
 rounds of endmembers re-estimated from those abundances, and refined by the 1D
 endmember diffusion where the quality fits it; all of it kept); full = the
@@ -104,9 +106,9 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
     import torch
 
     from core.classical.fcls import fcls
-    from core.deep.engine import EngineConfig, RefineConfig
+    from core.deep.engine import scene_validate
     from core.deep.robust import endmember_draws
-    from core.deep.run import calibrate, fit_scene
+    from core.deep.run import calibrate, fit_scene, uncertainty_steps
     from core.io.raster import RasterReader, read_cube
     from core.options import UnmixOptions
     from core.progress import Progress
@@ -147,52 +149,60 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
         with torch.no_grad():
             A_p = eng.hybrid.prior(eng._prepare(Y, valid))[0].cpu().numpy()
         out[PRIOR] = {**scores(A_ref, E_ref, A_p, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
-        # the ablation runs every stage, whatever the gates decided; "full" is what ships
+        # the ablation runs every stage, whatever the gates decided, each blended with the stage before it
+        # by its risk-optimal weight (as the gates blend it, without their margin); "full" is what ships
         hyb, rcfg = eng.hybrid, eng.refine_cfg
-        gated = (float(hyb.correction), rcfg.steps_2d)
-        hyb.correction.fill_(1.0)
-        rcfg.steps_2d = RefineConfig.from_dict(EngineConfig.preset(quality).refine).steps_2d
+        gated = (float(hyb.correction), rcfg.steps_2d, rcfg.blend_2d)
+        cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)  # read once, as fit_scene does
+        windows = first_pixels(cubes, SCENE_WINDOW_PIXELS)
         t = time.perf_counter()
+        forced = scene_validate(eng, windows, fit.noise_sigma, seed=seed, gate=False)
+        # where the scene SURE does not judge, the synthetic gate's weights stand (it has no margin to waive)
+        out["_forced_weights"] = {"hybrid": float(hyb.correction), "refined": rcfg.blend_2d if rcfg.steps_2d else 0.0,
+                                  "judge": "scene SURE" if forced else "synthetic self-validation"}
+        t_forced = time.perf_counter() - t
         A_h = eng.abundances(Y, valid, stages="hybrid")
-        out[HYB] = {**scores(A_ref, E_ref, A_h, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        out[HYB] = {**scores(A_ref, E_ref, A_h, eng.E, Y), "seconds": t_fit + t_forced + time.perf_counter() - t}
         t = time.perf_counter()
         A_2 = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
         out[DIFF2D] = {**scores(A_ref, E_ref, A_2, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
-        # calibration of the uncertainty (what unmix --uncertainty writes: the posterior draws' spread and
-        # the endmember draws' of the block bootstrap): share of true abundances within ±2σ of the mean
-        t = time.perf_counter()
-        y = eng._prepare(Y, valid)
-        d = eng.posterior_draws(Y, valid, UNC_DRAWS, generator=torch.Generator().manual_seed(seed), y=y)
-        t_e = time.perf_counter()
-        cubes = window_cubes(reader, ROBUST_WINDOW_PIXELS)  # read once, as fit_scene does
-        eng.E_draws = endmember_draws(cubes, eng.E, seed=seed)
-        sd_e = eng.endmember_spread(y)
-        t_e = time.perf_counter() - t_e
-        perm = match_endmembers(E_ref, eng.E)
-        m, sd_a = d.mean(axis=0)[perm], d.std(axis=0)[perm]
-        sd = sd_a if sd_e is None else np.sqrt(sd_a ** 2 + sd_e[perm] ** 2)
-        out["_uncertainty"] = {"draws": UNC_DRAWS, "endmember_draws": 0 if sd_e is None else len(eng.E_draws),
-                               "coverage_2sigma": float(np.mean(np.abs(A_ref - m) <= 2 * sd)),
-                               "coverage_2sigma_abundance_draws_only": float(np.mean(np.abs(A_ref - m) <= 2 * sd_a)),
-                               "mean_std": float(sd.mean()), "mean_std_abundance_draws_only": float(sd_a.mean()),
-                               "armse_pooled_of_mean": armse_pooled(A_ref, m),
-                               "start_step": int(rcfg.start_2d), "seconds": time.perf_counter() - t,
-                               "endmember_draws_seconds": t_e}
         E_start = eng.E.copy()
-        windows = first_pixels(cubes, SCENE_WINDOW_PIXELS)
         t = time.perf_counter()
         *_, rec = calibrate(eng, windows, None, seed=seed, generator=torch.Generator().manual_seed(seed), gate=False)
         A_e = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
         out[ESTAGE] = {**scores(A_ref, E_ref, A_e, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
         eng.E = E_start
         hyb.correction.fill_(gated[0])
-        rcfg.steps_2d = gated[1]
+        rcfg.steps_2d, rcfg.blend_2d = gated[1], gated[2]
         t = time.perf_counter()
         if rcfg.calibrate and not fit.variability:  # as fit_scene does
             *_, rec = calibrate(eng, windows, None, seed=seed, generator=fit.generator)
             out["_joint"] = rec
         A_f = eng.abundances(Y, valid, generator=torch.Generator().manual_seed(seed))
         out[FULL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
+        # calibration of the uncertainty of the engine as it ships (what unmix --uncertainty writes, after the
+        # semi-blind stage: the posterior draws' spread and the endmember draws' of the block bootstrap, the
+        # estimate being run._posterior's): share of true abundances within ±2σ of the estimate
+        t = time.perf_counter()
+        y = eng._prepare(Y, valid)
+        with torch.no_grad():
+            A0 = eng.hybrid(y)
+        d = eng.posterior_draws(Y, valid, UNC_DRAWS, generator=torch.Generator().manual_seed(seed), y=y,
+                                steps_2d=uncertainty_steps(eng), start=A0)
+        t_e = time.perf_counter()
+        eng.E_draws = endmember_draws(cubes, eng.E, seed=seed)
+        sd_e = eng.endmember_spread(y)
+        t_e = time.perf_counter() - t_e
+        perm = match_endmembers(E_ref, eng.E)
+        m, sd_a = eng.refined(A0[0].float().cpu().numpy(), d.mean(axis=0))[perm], d.std(axis=0)[perm]
+        sd = sd_a if sd_e is None else np.sqrt(sd_a ** 2 + sd_e[perm] ** 2)
+        out["_uncertainty"] = {"draws": UNC_DRAWS, "endmember_draws": 0 if sd_e is None else len(eng.E_draws),
+                               "coverage_2sigma": float(np.mean(np.abs(A_ref - m) <= 2 * sd)),
+                               "coverage_2sigma_abundance_draws_only": float(np.mean(np.abs(A_ref - m) <= 2 * sd_a)),
+                               "mean_std": float(sd.mean()), "mean_std_abundance_draws_only": float(sd_a.mean()),
+                               "armse_pooled_of_estimate": armse_pooled(A_ref, m),
+                               "start_step": int(rcfg.start_2d), "seconds": time.perf_counter() - t,
+                               "endmember_draws_seconds": t_e}
     out["_fit_seconds"] = t_fit
     return out
 

@@ -325,7 +325,7 @@
     <message>
         <location filename="../plugin/algorithms/base.py" line="168"/>
         <source>Optional: run the tiles on a Dask cluster. &apos;local&apos; or &apos;local:N&apos; starts N worker processes on this computer; &apos;tcp://HOST:PORT&apos; uses an existing Dask scheduler (its workers must see the same files). Empty: everything runs in QGIS. Needs the dask and distributed Python packages.</source>
-        <translation>Optional: die Kacheln auf einem Dask-Cluster rechnen. &apos;local&apos; oder &apos;local:N&apos; startet N Worker-Prozesse auf diesem Computer; &apos;tcp://HOST:PORT&apos; nutzt einen vorhandenen Dask-Scheduler (seine Worker müssen dieselben Dateien sehen). Leer: alles läuft in QGIS. Benötigt die Python-Pakete dask und distributed.</translation>
+        <translation>Optional: die Kacheln auf einem Dask-Cluster rechnen. 'local' oder 'local:N' startet N Worker-Prozesse auf diesem Computer; 'tcp://HOST:PORT' nutzt einen vorhandenen Dask-Scheduler (seine Worker müssen dieselben Dateien sehen). Leer: alles läuft in QGIS. Benötigt die Python-Pakete dask und distributed.</translation>
     </message>
 </context>
 <context>
@@ -775,39 +775,44 @@
         <translation>Methode: {method}; {count} Endmember ({how}).</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="95"/>
+        <location filename="../plugin/feedback.py" line="106"/>
         <source>{name}: used (it lowered the error in validation)</source>
         <translation>{name}: verwendet (sie senkte den Fehler in der Validierung)</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="96"/>
+        <location filename="../plugin/feedback.py" line="99"/>
         <source>{name}: skipped (it did not lower the error in validation)</source>
         <translation>{name}: übersprungen (sie senkte den Fehler in der Validierung nicht)</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="99"/>
+        <location filename="../plugin/feedback.py" line="108"/>
         <source>CNN correction</source>
         <translation>CNN-Korrektur</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="99"/>
+        <location filename="../plugin/feedback.py" line="108"/>
         <source>diffusion refinement</source>
         <translation>Diffusionsverfeinerung</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="104"/>
+        <location filename="../plugin/feedback.py" line="113"/>
         <source>Time: {parts} (total {total}).</source>
         <translation>Zeit: {parts} (insgesamt {total}).</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="108"/>
+        <location filename="../plugin/feedback.py" line="117"/>
         <source>Reconstruction error: mean RMSE {rmse:.3g} per pixel (in the raster&apos;s units).</source>
         <translation>Rekonstruktionsfehler: mittlerer RMSE {rmse:.3g} pro Pixel (in den Einheiten des Rasters).</translation>
     </message>
     <message>
-        <location filename="../plugin/feedback.py" line="111"/>
+        <location filename="../plugin/feedback.py" line="120"/>
         <source>Every number of the run is in the report: {path}</source>
         <translation>Alle Zahlen des Laufs stehen im Bericht: {path}</translation>
+    </message>
+    <message>
+        <location filename="../plugin/feedback.py" line="103"/>
+        <source>{name}: used at weight {weight} (blended with the stage before it: that lowered the error in validation)</source>
+        <translation>{name}: mit Gewicht {weight} verwendet (mit der Stufe davor gemischt: das senkte den Fehler in der Validierung)</translation>
     </message>
 </context>
 <context>

@@ -91,13 +91,22 @@ def run_summary(report: dict, residual_mean: Optional[float] = None) -> List[str
     lines.append(text.format(method=method, count=count, how=how))
     validation = report.get("self_validation") or {}
     if validation:
-        def kept(key, name):
-            used = translate("RunLog", "{name}: used (it lowered the error in validation)")
-            skipped = translate("RunLog", "{name}: skipped (it did not lower the error in validation)")
-            return (used if validation.get(key) else skipped).format(name=name)
+        # the weight the gates blended a stage with the one before it (report.json → stages)
+        weights = {s.get("stage"): s.get("weight") for s in report.get("stages") or [] if isinstance(s, dict)}
 
-        lines.append(kept("use_correction", translate("RunLog", "CNN correction")) + "; "
-                     + kept("use_refinement", translate("RunLog", "diffusion refinement")) + ".")
+        def kept(key, name, stage):
+            if not validation.get(key):
+                skipped = translate("RunLog", "{name}: skipped (it did not lower the error in validation)")
+                return skipped.format(name=name)
+            weight = weights.get(stage)
+            if isinstance(weight, (int, float)) and 0 < weight < 1:
+                blended = translate("RunLog", "{name}: used at weight {weight} (blended with the stage before it: "
+                                              "that lowered the error in validation)")
+                return blended.format(name=name, weight=f"{weight:.2f}")
+            return translate("RunLog", "{name}: used (it lowered the error in validation)").format(name=name)
+
+        lines.append(kept("use_correction", translate("RunLog", "CNN correction"), "hybridstu") + "; "
+                     + kept("use_refinement", translate("RunLog", "diffusion refinement"), "abundance-diffusion") + ".")
     timings = report.get("timings_s") or {}
     parts = [f"{_tr(label)} {seconds(timings[key])}" for key, label in _STAGES if timings.get(key) is not None]
     if timings.get("total_s") is not None:

@@ -109,7 +109,8 @@ class PriorHybrid(torch.nn.Module):
         torch.nn.init.zeros_(self.net.head.bias)
         self.register_buffer("E", torch.zeros(p, bands))
         self.prior_gain = torch.nn.Parameter(torch.tensor(1.0))
-        # 1 = use the learned correction, 0 = plain FCLS; set by the self-validation gate
+        # weight of the learned correction in [0, 1]: the output is prior + weight × (network − prior), a
+        # point of the simplex; 1 = the network, 0 = plain FCLS. Set by the gates (the SURE-optimal blend)
         self.register_buffer("correction", torch.tensor(1.0))
         # per-band noise std of the bilateral filter (zeros: no filtering) and the mixing model (1 = scaled)
         self.register_buffer("noise", torch.zeros(bands))
@@ -135,10 +136,12 @@ class PriorHybrid(torch.nn.Module):
         """Abundances (N, P, H, W) on the simplex from a cube batch (N, B, H, W); ``prior``: its
         :meth:`prior` when already computed (training re-uses it)."""
         prior = self.prior(y) if prior is None else prior
-        if float(self.correction) == 0.0:
+        weight = min(max(float(self.correction), 0.0), 1.0)  # a checkpoint's value is clamped, never extrapolated
+        if weight == 0.0:
             return prior
         logits = self.net.forward_logits(torch.cat([y, prior], dim=1))
-        return torch.softmax(self.correction * logits + self.prior_gain * torch.log(prior + 1e-3), dim=1)
+        out = torch.softmax(logits + self.prior_gain * torch.log(prior + 1e-3), dim=1)
+        return out if weight == 1.0 else prior + weight * (out - prior)
 
 
 @dataclass
@@ -148,6 +151,9 @@ class RefineConfig(ConfigMixin):
     steps_2d: int = 2  # DDIM steps for the abundances
     start_2d: int = 60  # diffusion step the sampler starts from (of num_steps); set from the noise at fit time
     dc_weight: float = 0.5  # weight of the likelihood guidance (0 = none: simplex projection only)
+    # weight of the sampler's estimate against HybridSTU's (the estimate is A_h + weight × (mean of the draws −
+    # A_h), in [0, 1]); set by the gates (the SURE-optimal blend)
+    blend_2d: float = 1.0
     draws: int = 1  # posterior draws per tile (η = 1) whose mean is the estimate; 1 = one deterministic pass
     # the likelihood's noise std = HySime's × this (≥ 1): the scene's misfit of the prior beyond noise (model
     # error, e.g. endmember variability), measured at fit time (model_misfit)
@@ -362,7 +368,8 @@ class Engine:
     def posterior_draws(self, cube: np.ndarray, valid: np.ndarray | None = None, draws: int = 1,
                         E: np.ndarray | None = None, eta: float | None = None,
                         generator: torch.Generator | None = None, progress=None,
-                        steps_2d: int | None = None, y: torch.Tensor | None = None) -> np.ndarray:
+                        steps_2d: int | None = None, y: torch.Tensor | None = None,
+                        start: torch.Tensor | None = None) -> np.ndarray:
         """Draws of the abundance posterior of one tile (the 2D diffusion as a posterior sampler).
 
         The HybridSTU estimate is noised to the step ``start_2d`` that the scene's
@@ -373,11 +380,14 @@ class Engine:
         one batch, each with its own noise from ``generator``; η = 1 (ancestral,
         a sample of the posterior) unless one deterministic draw (η = 0) is asked.
 
+        ``y``: the tile already prepared (:meth:`_prepare`); ``start``: its HybridSTU
+        estimate (1, P, h, w) when already computed.
+
         Returns:
             (draws, P, h, w) float32, each on the simplex.
         """
         y = self._prepare(cube, valid) if y is None else y
-        A0 = self.hybrid(y)
+        A0 = self.hybrid(y) if start is None else start
         rc = self.refine_cfg
         steps = rc.steps_2d if steps_2d is None else int(steps_2d)
         if steps <= 0:
@@ -420,17 +430,30 @@ class Engine:
                 more than one are drawn with η = 1 (:meth:`posterior_draws`).
 
         Returns:
-            A (P, h, w) float32 on the simplex (the mean of the draws).
+            A (P, h, w) float32 on the simplex: HybridSTU's estimate blended with the mean of the
+            draws by the gates' weight (:meth:`refined`).
         """
         y = self._prepare(cube, valid)
         rc = self.refine_cfg
         steps = rc.steps_2d if steps_2d is None else int(steps_2d)
+        A0 = self.hybrid(y)
         if stages == "hybrid" or steps <= 0:
-            return self.hybrid(y)[0].float().cpu().numpy()
+            return A0[0].float().cpu().numpy()
         k = rc.draws if draws is None else int(draws)
         d = self.posterior_draws(cube, valid, k, E=E, eta=None if k > 1 else eta, generator=generator,
-                                 progress=progress, steps_2d=steps, y=y)
-        return d.mean(axis=0)
+                                 progress=progress, steps_2d=steps, y=y, start=A0)
+        return self.refined(A0[0].float().cpu().numpy(), d.mean(axis=0))
+
+    def refined(self, A_hybrid: np.ndarray, A_mean: np.ndarray) -> np.ndarray:
+        """The estimate from HybridSTU's abundances and the mean of the sampler's draws (each
+        (P, h, w)): ``A_hybrid + w (A_mean − A_hybrid)`` with ``w`` the gates' weight
+        (``refine.blend_2d``, clamped to [0, 1]), 0 when the gates turned the refinement off. A
+        convex blend of two simplex points stays on the simplex."""
+        rc = self.refine_cfg
+        w = min(max(float(rc.blend_2d), 0.0), 1.0) if rc.steps_2d > 0 else 0.0
+        if w >= 1.0:
+            return A_mean
+        return (A_hybrid + w * (A_mean - A_hybrid)).astype(np.float32)
 
     @torch.no_grad()
     def endmember_spread(self, y: torch.Tensor) -> np.ndarray | None:
@@ -656,6 +679,40 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
     return eng
 
 
+def sure_terms(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, seed: int = 0) -> dict:
+    """The terms of :func:`sure_risk` for one estimator: its abundances on the windows and their
+    divergence, with what every estimator shares (the same probes for every call with this seed).
+
+    Returns:
+        ``{"h": (P, N) the estimate at the windows' valid pixels, "div": its divergence term,
+        "Ty": (P, N) the least-squares abundances of the pixels, "trace": tr(TΣTᵀ)}``.
+    """
+    E = np.asarray(E, np.float64)
+    sig = np.asarray(sigma, np.float64)
+    T = np.linalg.pinv(E @ E.T) @ E  # pinv: degenerate E (a constant image)
+    rng = np.random.default_rng([seed, 0x5E5E])  # a stream of its own: a probe equal to the noise biases it
+    hs, tys, div = [], [], 0.0
+    for cube, valid in cubes:
+        y = cube[:, valid].astype(np.float64)
+        h = np.asarray(fn(cube, valid), np.float64)[:, valid]
+        probe = rng.standard_normal(cube.shape).astype(np.float32)
+        moved = cube + (eps * sig[:, None, None]).astype(np.float32) * probe
+        h2 = np.asarray(fn(moved, valid), np.float64)[:, valid]
+        div += float(np.sum((T @ (sig[:, None] * probe[:, valid])) * (h2 - h))) / eps
+        hs.append(h)
+        tys.append(T @ y)
+    P = E.shape[0]
+    cat = (lambda parts: np.concatenate(parts, axis=1)) if hs else (lambda parts: np.zeros((P, 0)))
+    return {"h": cat(hs), "div": div, "Ty": cat(tys), "trace": float(np.sum((T * sig[None, :]) ** 2))}
+
+
+def sure_of(terms: dict) -> float:
+    """Stein's unbiased risk (mean squared abundance error per pixel and endmember) from :func:`sure_terms`."""
+    h, ty = terms["h"], terms["Ty"]
+    total = float(np.sum((h - ty) ** 2)) - ty.shape[1] * terms["trace"] + 2.0 * terms["div"]
+    return total / max(h.size, 1)
+
+
 def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, seed: int = 0) -> float:
     """Stein's unbiased estimate of the abundance error of an estimator, on the scene itself.
 
@@ -686,22 +743,28 @@ def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, see
     Returns:
         Estimated mean squared error per pixel and endmember.
     """
-    E = np.asarray(E, np.float64)
-    sig = np.asarray(sigma, np.float64)
-    T = np.linalg.pinv(E @ E.T) @ E  # pinv: degenerate E (a constant image)
-    trace = float(np.sum((T * sig[None, :]) ** 2))
-    rng = np.random.default_rng([seed, 0x5E5E])  # a stream of its own: a probe equal to the noise biases it
-    total, n = 0.0, 0
-    for cube, valid in cubes:
-        y = cube[:, valid].astype(np.float64)
-        h = np.asarray(fn(cube, valid), np.float64)[:, valid]
-        probe = rng.standard_normal(cube.shape).astype(np.float32)
-        moved = cube + (eps * sig[:, None, None]).astype(np.float32) * probe
-        h2 = np.asarray(fn(moved, valid), np.float64)[:, valid]
-        div = float(np.sum((T @ (sig[:, None] * probe[:, valid])) * (h2 - h))) / eps
-        total += float(np.sum((h - T @ y) ** 2)) - y.shape[1] * trace + 2.0 * div
-        n += h.size
-    return total / max(n, 1)
+    return sure_of(sure_terms(fn, cubes, E, sigma, eps=eps, seed=seed))
+
+
+def blend_weight(h_a: np.ndarray, h_b: np.ndarray, target: np.ndarray, extra: float = 0.0) -> float:
+    """The weight ``c`` in [0, 1] minimising ``‖h_a + c (h_b − h_a) − target‖² + 2 c · extra``.
+
+    With ``target`` the truth (synthetic patches) and ``extra = 0`` it is the blend of two
+    estimates with the least squared error; with ``target = Ty`` and ``extra`` the difference of
+    the two divergence terms (:func:`sure_terms`), the one with the least SURE (the SURE of a blend
+    is that quadratic in ``c``, the divergence being linear in the estimator; Luisier, Blu & Unser's
+    SURE-LET, 2007). 0 when the two estimates agree.
+    """
+    d = h_b - h_a
+    dd = float(np.sum(d * d))
+    if dd <= 0.0:
+        return 0.0
+    return float(np.clip(-(float(np.sum((h_a - target) * d)) + extra) / dd, 0.0, 1.0))
+
+
+def _blend_terms(a: dict, b: dict, c: float) -> dict:
+    """:func:`sure_terms` of the blend ``a + c (b − a)`` (both from the same probes)."""
+    return {**a, "h": a["h"] + c * (b["h"] - a["h"]), "div": a["div"] + c * (b["div"] - a["div"])}
 
 
 #: a learned stage stays on only if its SURE on the scene is this much (relative) below the stage before it
@@ -714,36 +777,63 @@ SCENE_GATE_MARGIN = 0.02
 SURE_MAX_MISFIT = 1.5
 
 
+def _stage_on(eng: Engine, kind: str) -> bool:
+    """Whether a learned stage runs (``hybrid``: HybridSTU's correction; ``refined``: the sampler)."""
+    return float(eng.hybrid.correction) > 0 if kind == "hybrid" else eng.refine_cfg.steps_2d > 0
+
+
+def _set_stage(eng: Engine, kind: str, weight: float) -> None:
+    """Run a learned stage with this blend weight (0: off)."""
+    if kind == "hybrid":
+        eng.hybrid.correction.fill_(float(weight))
+        return
+    rc = eng.refine_cfg
+    rc.blend_2d = float(weight)
+    if weight <= 0.0:
+        rc.steps_2d = 0
+    elif rc.steps_2d <= 0:
+        rc.steps_2d = RefineConfig.from_dict(EngineConfig.preset("default").refine).steps_2d
+    eng.cfg.refine = rc.to_dict()
+
+
 @torch.no_grad()
-def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0) -> dict | None:
-    """Second gate, on the scene itself: keep a learned stage only if it lowers the SURE.
+def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0, gate: bool = True) -> dict | None:
+    """Second gate, on the scene itself: each learned stage blended with the one before it by the
+    weight that minimises the SURE, and kept only if that lowers the SURE by the margin.
 
     :func:`self_validate` judges the stages on synthetic patches, which can
     miss what they do to the real scene. Here the prior, HybridSTU and
     HybridSTU + posterior sampling are run on windows of the scene and scored
     by :func:`sure_risk` in abundance space, an unbiased estimate of their
     abundance error that needs no reference (the same probes for every stage,
-    so their differences are what is compared); a stage is switched off when
-    its risk is not below that of the stages before it. Linear mixing model
+    so their differences are what is compared). Each stage's output is blended
+    with the stage before it, ``a + w (b − a)`` (a convex blend: it stays on the
+    simplex), ``w`` in [0, 1] the SURE-optimal weight (:func:`blend_weight`):
+    a stage that helps on part of the scene's error is taken in part. A stage
+    is switched off (``w = 0``) when even its best blend does not lower the risk
+    by :data:`SCENE_GATE_MARGIN` below the stages before it. Linear mixing model
     only: in the scaled model a per-pixel scale absorbs part of every
     abundance error, and the synthetic gate decides; so it does where the
     prior misfits the scene far beyond noise (:data:`SURE_MAX_MISFIT`). (Why
     abundance space and not signal space: docs/EXPERIMENTS.md.)
 
     Args:
-        eng: fitted engine (its gate flags are updated in place).
+        eng: fitted engine (its stages' weights are updated in place).
         cubes: ``[(cube, valid), ...]`` windows of the scene, data units.
         sigma: per-band noise std (B,), data units.
         seed: seed of the probes and of the DDIM noise.
+        gate: False runs every fitted stage with its SURE-optimal weight, margin or not (also
+            those the synthetic gate turned off): the accuracy benchmark's forced-on ablation.
 
     Returns:
-        ``{"prior", "hybrid", "refined": risk or None, "use_correction",
-        "use_refinement"}``, or None when not applicable (scaled model, a model misfit beyond
-        :data:`SURE_MAX_MISFIT`, no window).
+        ``{"prior", "hybrid", "refined": risk of the stage at full weight or None, "weights":
+        {"hybrid", "refined": the SURE-optimal blend weight}, "blended": {"hybrid", "refined": the
+        risk at that weight}, "margin", "use_correction", "use_refinement"}``, or None when not
+        applicable (scaled model, a model misfit beyond :data:`SURE_MAX_MISFIT`, no window).
     """
     if eng.mixing != "linear" or eng.refine_cfg.likelihood_scale > SURE_MAX_MISFIT or not cubes:
         return None
-    hyb, rc = eng.hybrid, eng.refine_cfg
+    hyb = eng.hybrid
 
     def stage(kind):
         def fn(cube, valid):
@@ -753,24 +843,25 @@ def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0) -> dict
             return eng.abundances(cube, valid, stages=kind, generator=g)
         return fn
 
-    def risk(kind):
-        return sure_risk(stage(kind), cubes, eng.E, sigma, seed=seed)
-
-    out = {"prior": risk("prior"), "hybrid": None, "refined": None, "margin": SCENE_GATE_MARGIN}
-    best = out["prior"]
-    keep = 1.0 - SCENE_GATE_MARGIN  # a stage must lower the risk by the margin: the simpler one wins ties
-    if float(hyb.correction) > 0:
-        out["hybrid"] = risk("hybrid")
-        if out["hybrid"] >= keep * best:
-            hyb.correction.fill_(0.0)
-        else:
-            best = out["hybrid"]
-    if rc.steps_2d > 0:
-        out["refined"] = risk("full")
-        if out["refined"] >= keep * best:
-            rc.steps_2d = 0
-            eng.cfg.refine = rc.to_dict()
-    out.update(use_correction=bool(float(hyb.correction) > 0), use_refinement=rc.steps_2d > 0)
+    cur = sure_terms(stage("prior"), cubes, eng.E, sigma, seed=seed)
+    out = {"prior": sure_of(cur), "hybrid": None, "refined": None, "weights": {}, "blended": {},
+           "margin": SCENE_GATE_MARGIN}
+    trained = {"hybrid": "hybridstu" in eng.trained, "refined": "abundance-diffusion" in eng.trained}
+    for kind, run in (("hybrid", "hybrid"), ("refined", "full")):
+        if not (_stage_on(eng, kind) or (not gate and trained[kind])):
+            continue
+        _set_stage(eng, kind, 1.0)
+        t = sure_terms(stage(run), cubes, eng.E, sigma, seed=seed)
+        w = blend_weight(cur["h"], t["h"], cur["Ty"], t["div"] - cur["div"])
+        mixed = _blend_terms(cur, t, w)
+        out[kind], out["weights"][kind], out["blended"][kind] = sure_of(t), w, sure_of(mixed)
+        # a stage must lower the risk by the margin: the simpler one wins ties
+        if gate and not out["blended"][kind] < (1.0 - SCENE_GATE_MARGIN) * sure_of(cur):
+            w = 0.0
+        _set_stage(eng, kind, w)
+        if w > 0.0:
+            cur = mixed
+    out.update(use_correction=_stage_on(eng, "hybrid"), use_refinement=_stage_on(eng, "refined"))
     return out
 
 
@@ -780,49 +871,73 @@ def describe_gate(gate: dict) -> str:
 
     Args:
         gate: ``{"use_correction", "use_refinement", and per-stage risks}``, as from
-            :func:`self_validate` or :func:`scene_validate`.
+            :func:`self_validate` or :func:`scene_validate` (with ``weights``: the blends').
     """
-    def kept(key):
-        return "kept" if gate.get(key) else "dropped (it did not lower the error)"
+    weights = gate.get("weights") or {}
 
-    return f"the CNN correction is {kept('use_correction')}, the diffusion refinement is {kept('use_refinement')}"
+    def kept(key, kind):
+        if not gate.get(key):
+            return "dropped (it did not lower the error)"
+        w = weights.get(kind)
+        return "kept" if w is None or w >= 1.0 else f"kept at weight {w:.2f} (blended with the stage before it)"
+
+    return (f"the CNN correction is {kept('use_correction', 'hybrid')}, "
+            f"the diffusion refinement is {kept('use_refinement', 'refined')}")
 
 
 @torch.no_grad()
 def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
-    """Keep a fitted stage only if it beats the stage before it on held-out patches.
+    """Blend each fitted stage with the one before it by the weight that minimises the error on
+    held-out patches; a stage that does not lower it is switched off.
 
     Fresh synthetic patches (same generator, unseen draws; or crops of the
     reference in supervised mode) are unmixed by FCLS (the prior), HybridSTU
-    and HybridSTU + DDIM refinement. The learned correction is switched off
-    when it does not reduce the abundance MSE, and the refinement likewise, so
-    a stage that did not learn anything useful on this scene cannot degrade it.
+    and HybridSTU + DDIM refinement. Each stage's output is blended with the
+    stage before it by the least-squares weight in [0, 1] (:func:`blend_weight`
+    against the truth); at weight 0 the stage is off, so a stage that did not
+    learn anything useful on this scene cannot degrade it.
 
     Returns:
-        MSE of each stage and the decisions taken.
+        ``{"fcls", "hybrid", "refined": MSE (the learned stages at full weight), "weights",
+        "blended": the weights and the MSE at that weight, "use_correction", "use_refinement"}``.
     """
     draw = batches or gen.batch
     data = [draw(8) for _ in range(n_batches)]
-    mse = {"fcls": 0.0, "hybrid": 0.0, "refined": 0.0}
     hyb = eng.hybrid
-    for Y, A, _ in data:
-        y = torch.from_numpy(Y).to(eng.device)
-        a = torch.from_numpy(A).to(eng.device)
-        mse["fcls"] += float(((hyb.prior(y) - a) ** 2).mean())
-        mse["hybrid"] += float(((hyb(y) - a) ** 2).mean())
-    if mse["hybrid"] >= mse["fcls"]:
-        hyb.correction.fill_(0.0)
-    rc = eng.refine_cfg
-    if rc.steps_2d > 0:
-        g = torch.Generator().manual_seed(0)
-        for Y, A, _ in data:
-            for i in range(Y.shape[0]):
-                ref = eng.abundances(Y[i] * eng.scale, generator=g)
-                mse["refined"] += float(((ref - A[i]) ** 2).mean()) / Y.shape[0]
-        best_before = min(mse["hybrid"], mse["fcls"])
-        if mse["refined"] >= best_before:
-            rc.steps_2d = 0
-            eng.cfg.refine = rc.to_dict()
-    n = float(len(data))
-    return {**{k: v / n for k, v in mse.items()}, "use_correction": bool(float(hyb.correction) > 0),
-            "use_refinement": rc.steps_2d > 0}
+    truth = np.concatenate([A.reshape(A.shape[0], A.shape[1], -1).transpose(1, 0, 2).reshape(A.shape[1], -1)
+                            for _, A, _ in data], axis=1)
+
+    def flat(parts):  # [(n, P, h, w)] → (P, N) in the order of ``truth``
+        return np.concatenate([a.reshape(a.shape[0], a.shape[1], -1).transpose(1, 0, 2).reshape(a.shape[1], -1)
+                               for a in parts], axis=1)
+
+    def run(kind):
+        parts = []
+        for Y, _, _ in data:
+            if kind == "prior":
+                parts.append(hyb.prior(torch.from_numpy(Y).to(eng.device)).float().cpu().numpy())
+            elif kind == "hybrid":
+                parts.append(hyb(torch.from_numpy(Y).to(eng.device)).float().cpu().numpy())
+            else:
+                g = torch.Generator().manual_seed(0)
+                parts.append(np.stack([eng.abundances(Y[i] * eng.scale, generator=g) for i in range(Y.shape[0])]))
+        return flat(parts)
+
+    mse = lambda h: float(np.mean((h - truth) ** 2))  # noqa: E731
+    cur = run("prior")
+    out = {"fcls": mse(cur), "hybrid": 0.0, "refined": 0.0, "weights": {}, "blended": {}}
+    for kind in ("hybrid", "refined"):
+        if not _stage_on(eng, kind):
+            continue
+        _set_stage(eng, kind, 1.0)
+        h = run(kind)
+        w = blend_weight(cur, h, truth)
+        mixed = cur + w * (h - cur)
+        out[kind], out["weights"][kind], out["blended"][kind] = mse(h), w, mse(mixed)
+        if not out["blended"][kind] < mse(cur):
+            w = 0.0
+        _set_stage(eng, kind, w)
+        if w > 0.0:
+            cur = mixed
+    out.update(use_correction=_stage_on(eng, "hybrid"), use_refinement=_stage_on(eng, "refined"))
+    return out

@@ -265,8 +265,10 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
     Risks: the start check's reconstruction residual in noise units
     (:func:`core.deep.robust.start_check`), the scene SURE of the abundances
     (:func:`core.deep.engine.scene_validate`, linear model) or else the
-    self-validation MSE on held-out synthetic patches; a stage runs only if it
-    beats the one before it by the gate's margin.
+    self-validation MSE on held-out synthetic patches. A learned stage's output is
+    blended with the stage before it by the weight (``weight``) that minimises that
+    risk (``blended_risk``; ``risk`` is the stage's at full weight); it runs only if
+    that blend beats the stage before it by the gate's margin.
     """
     v = engine.validation or {}
     sure = v.get("scene_sure")
@@ -291,11 +293,15 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                     "risk": fit.scale_ratio, "scale_share": fit.scale_share})
     rc = engine.refine_cfg
     out.append({"stage": "least-squares prior", "ran": True, "judge": judge, "risk": risk.get("prior")})
-    out.append({"stage": "hybridstu", "ran": "hybridstu" in engine.trained and float(engine.hybrid.correction) > 0,
-                "judge": judge, "risk": risk.get("hybrid"), "margin": (sure or {}).get("margin", 0.0)})
+    blended = (sure or v).get("blended") or {}
+    hyb_on = "hybridstu" in engine.trained and float(engine.hybrid.correction) > 0
+    out.append({"stage": "hybridstu", "ran": hyb_on, "judge": judge, "risk": risk.get("hybrid"),
+                "blended_risk": blended.get("hybrid"), "margin": (sure or {}).get("margin", 0.0),
+                "weight": float(engine.hybrid.correction) if hyb_on else 0.0})
     out.append({"stage": "abundance-diffusion", "ran": rc.steps_2d > 0, "judge": judge, "risk": risk.get("refined"),
-                "margin": (sure or {}).get("margin", 0.0), "draws": rc.draws, "ddim_steps": rc.steps_2d,
-                "start_step": rc.start_2d})
+                "blended_risk": blended.get("refined"), "margin": (sure or {}).get("margin", 0.0),
+                "weight": float(rc.blend_2d) if rc.steps_2d > 0 else 0.0, "draws": rc.draws,
+                "ddim_steps": rc.steps_2d, "start_step": rc.start_2d})
     joint = v.get("joint_endmembers")
     out.append({"stage": "joint endmembers (semi-blind)",
                 "ran": bool(joint and (joint["kept"] > 0 or joint["bias_corrected"])),
@@ -358,14 +364,19 @@ def tile_generator(seed: int, origin) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int(key))
 
 
+@torch.no_grad()
 def _posterior(engine, cube, valid, n, generator, progress=None):
-    """(mean (P, h, w), std (P, h, w)) of ``n`` posterior draws of one tile; the std holds the
-    spread the endmember draws add where the engine has them (:meth:`Engine.endmember_spread`)."""
+    """(estimate (P, h, w), std (P, h, w)) from ``n`` posterior draws of one tile. The estimate is
+    HybridSTU's blended with the draws' mean as the gates decided (:meth:`Engine.refined`: HybridSTU's
+    alone where they turned the sampler off); the std is the draws' spread, with the spread the
+    endmember draws add where the engine has them (:meth:`Engine.endmember_spread`)."""
     y = engine._prepare(cube, valid)
+    A0 = engine.hybrid(y)
     d = engine.posterior_draws(cube, valid, n, generator=generator, progress=progress,
-                               steps_2d=uncertainty_steps(engine), y=y)
+                               steps_2d=uncertainty_steps(engine), y=y, start=A0)
     sd, sd_e = d.std(axis=0), engine.endmember_spread(y)
-    return d.mean(axis=0), sd if sd_e is None else np.sqrt(sd ** 2 + sd_e ** 2)
+    A = engine.refined(A0[0].float().cpu().numpy(), d.mean(axis=0))
+    return A, sd if sd_e is None else np.sqrt(sd ** 2 + sd_e ** 2)
 
 
 class TileFn:
@@ -387,9 +398,8 @@ class TileFn:
         if self.progress is None:  # on a worker: its own thread count (DIFFUNMIX_THREADS)
             set_threads()
         gen = tile_generator(self.seed, origin)
-        if self.uncertainty:  # K posterior draws: their mean is the estimate where the sampler runs
-            A_mean, A_std = _posterior(engine, cube, valid, self.uncertainty, gen, self.progress)
-            A = A_mean if engine.refine_cfg.steps_2d > 0 else engine.abundances(cube, valid)
+        if self.uncertainty:  # K posterior draws: their mean enters the estimate where the sampler runs
+            A, A_std = _posterior(engine, cube, valid, self.uncertainty, gen, self.progress)
         else:
             A = engine.abundances(cube, valid, generator=gen, progress=self.progress)
         parts = [A]

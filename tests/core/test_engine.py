@@ -214,6 +214,8 @@ def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     res = scene_validate(eng, [(cube, valid)], sigma, seed=0)
     assert res["hybrid"] > res["prior"] and not res["use_correction"]
     assert float(eng.hybrid.correction) == 0.0
+    # even its best blend with the prior does not clear the margin (it is at most a sliver of the output)
+    assert res["weights"]["hybrid"] < 0.2 and res["blended"]["hybrid"] >= 0.98 * res["prior"]
     prior = eng.abundances(cube, valid)  # what the engine now outputs is the prior
     assert _score(A, prior, E, E) < 0.05
     # a prior that misfits the scene far beyond noise (model error): the SURE stands aside too
@@ -223,6 +225,38 @@ def test_scene_gate_switches_off_a_stage_that_hurts_the_scene(scene):
     eng.refine_cfg.likelihood_scale = 1.0
     eng.hybrid.scaled.fill_(1.0)  # the scaled model: the synthetic gate decides, the scene gate stands aside
     assert scene_validate(eng, [(cube, valid)], sigma) is None
+
+
+def test_learned_stages_run_at_their_blend_weight(scene):
+    """A gate's weight w makes a stage's output the convex blend ``before + w (stage − before)``:
+    HybridSTU's with the prior, the sampler's with HybridSTU's; both stay on the simplex."""
+    from core.deep.engine import Engine, EngineConfig
+    from core.io.raster import read_cube
+
+    out, A, E = scene
+    cube, valid, _ = read_cube(str(out / "scene40.tif"))
+    eng = Engine(40, E, ["a", "b", "c"], EngineConfig.preset("fast"), float(E.mean()))
+    eng.set_prior("linear", np.full(40, 0.01))
+    with torch.no_grad():  # a correction that moves the abundances
+        eng.hybrid.net.head.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(0))
+        eng.unet2d.net.out_conv.weight.normal_(0.0, 0.01, generator=torch.Generator().manual_seed(0))
+    rc = eng.refine_cfg
+    rc.steps_2d, rc.start_2d = 2, 200
+
+    def hybrid(weight):
+        eng.hybrid.correction.fill_(weight)
+        return eng.abundances(cube, valid, stages="hybrid")
+
+    prior, net, half = hybrid(0.0), hybrid(1.0), hybrid(0.3)
+    assert np.abs(net - prior).max() > 0.05
+    np.testing.assert_allclose(half, prior + 0.3 * (net - prior), atol=1e-5)
+    assert np.allclose(half.sum(axis=0), 1.0, atol=1e-5) and half.min() >= 0
+    draws = eng.posterior_draws(cube, valid, 1, generator=torch.Generator().manual_seed(3))[0]
+    rc.blend_2d = 0.25
+    full = eng.abundances(cube, valid, generator=torch.Generator().manual_seed(3))
+    np.testing.assert_allclose(full, half + 0.25 * (draws - half), atol=1e-5)
+    rc.steps_2d = 0  # the sampler off: HybridSTU's estimate, whatever the weight says
+    np.testing.assert_allclose(eng.abundances(cube, valid), half, atol=1e-6)
 
 
 def test_posterior_draws_follow_the_data_and_tiles_get_their_own_streams(scene):

@@ -93,7 +93,7 @@ def test_sure_estimates_the_abundance_error_of_estimators_it_cannot_see_inside()
     from core.classical.synth import abundance_field
     from core.deep.engine import sure_risk
 
-    P, B, H, W, sigma = 3, 40, 48, 48, 0.03
+    P, B, H, W, sigma = 3, 40, 48, 48, 0.05
     E = smooth_spectra(P, B, seed=4)
     A = abundance_field(P, H, W, "grf", 2, purity=0.5)
     X = np.einsum("pb,phw->bhw", E, A)
@@ -117,6 +117,46 @@ def test_sure_estimates_the_abundance_error_of_estimators_it_cannot_see_inside()
         est[name] = np.mean([sure_risk(fn, [(cube, valid)], E, sig, seed=k) for k, cube in enumerate(cubes)])
         assert abs(est[name] - truth[name]) < 0.15 * truth[name] + 2e-6, (name, est[name], truth[name])
     assert truth["filtered"] < truth["raw"] and est["filtered"] < est["raw"]
+
+
+def test_sure_blends_two_estimators_by_the_weight_the_truth_would_pick():
+    """The SURE of a convex blend of two estimators is a quadratic in the weight, computed from the
+    two runs alone (:func:`blend_weight`): it equals the SURE of the blended estimator run as one,
+    and the weight it picks lowers the true error below both estimators' when neither is best."""
+    import torch
+    from testutil import smooth_spectra
+
+    from core.classical.fcls import fcls
+    from core.classical.synth import abundance_field
+    from core.deep.engine import _blend_terms, blend_weight, sure_of, sure_risk, sure_terms
+
+    P, B, H, W, sigma = 3, 40, 48, 48, 0.05
+    E = smooth_spectra(P, B, seed=4)
+    A = abundance_field(P, H, W, "grf", 2, purity=0.5)
+    X = np.einsum("pb,phw->bhw", E, A)
+    cube = (X + sigma * np.random.default_rng(0).standard_normal(X.shape)).astype(np.float32)
+    valid, sig = np.ones((H, W), bool), np.full(B, sigma)
+
+    def raw(c, v):
+        return fcls(c.reshape(B, -1).T.astype(np.float64), E).T.reshape(P, *c.shape[1:])
+
+    def smoothed(c, v):  # oversmoothed: a 5×5 box filter, biased at the maps' edges
+        f = torch.nn.functional.avg_pool2d(torch.from_numpy(np.ascontiguousarray(c, np.float64))[None], 5, 1, 2,
+                                           count_include_pad=False)[0].numpy()
+        return raw(f, v)
+
+    a, b = sure_terms(raw, [(cube, valid)], E, sig), sure_terms(smoothed, [(cube, valid)], E, sig)
+    w = blend_weight(a["h"], b["h"], a["Ty"], b["div"] - a["div"])
+    assert 0.05 < w < 0.95
+    blend = lambda c, v: raw(c, v) + w * (smoothed(c, v) - raw(c, v))  # noqa: E731
+    assert sure_of(_blend_terms(a, b, w)) == pytest.approx(sure_risk(blend, [(cube, valid)], E, sig), rel=1e-6)
+    grid = [sure_of(_blend_terms(a, b, c)) for c in np.linspace(0, 1, 21)]
+    assert sure_of(_blend_terms(a, b, w)) <= min(grid) + 1e-12  # the closed form is the minimum
+    err = {name: float(np.mean((fn(cube, valid) - A) ** 2)) for name, fn in (("raw", raw), ("smoothed", smoothed),
+                                                                           ("blend", blend))}
+    assert err["blend"] < 0.9 * min(err["raw"], err["smoothed"]), err
+    truth_w = blend_weight(a["h"], b["h"], A.reshape(P, -1))  # the least-squares weight against the truth
+    assert abs(w - truth_w) < 0.15, (w, truth_w)
 
 
 def _variability_scene(variability, seed=5):

@@ -70,6 +70,10 @@ def test_run_summary_of_the_full_engine_names_the_stages_and_why():
     assert seconds(0.25) == "0.2 s" and seconds(42) == "42 s"
     words = describe_gate(report["self_validation"])
     assert words == "the CNN correction is kept, the diffusion refinement is dropped (it did not lower the error)"
+    # a stage the gates blended with the one before it says so, with its weight (report.json → stages)
+    report["stages"] = [{"stage": "hybridstu", "ran": True, "weight": 0.4567}]
+    assert "CNN correction: used at weight 0.46 (blended with the stage before it" in "\n".join(run_summary(report))
+    assert "kept at weight 0.46" in describe_gate({**report["self_validation"], "weights": {"hybrid": 0.4567}})
 
 
 def test_help_button_opens_the_page_shipped_in_the_plugin(diffunmix_plugin):
