@@ -2,9 +2,9 @@
 
 ``fit_scene``: sample → P → E0 (robust start, library names) → noise estimate →
 fit the networks → gate each stage on the scene → the semi-blind stage on a few
-windows (the start's bias correction by indirect inference, then rounds of abundances → E
-by constrained least squares → ResUNet1D refinement where fitted), each kept only if it
-lowers the abundance error on a simulation of the scene (:mod:`core.deep.joint`).
+windows (the start's bias correction by indirect inference, kept where it stands out of its own
+noise, then rounds of abundances → E by constrained least squares → ResUNet1D refinement where
+fitted, kept only if they lower the abundance error on a simulation of the scene; :mod:`core.deep.joint`).
 ``run_full``: ``fit_scene`` (or a saved model) → tiled, streamed abundance pass
 → outputs. ``train_model``: ``fit_scene`` → checkpoint. Both hold the
 one-engine-at-a-time lock (:func:`core.run.context.engine_turn`) while they run.
@@ -108,8 +108,8 @@ def tile_threads(engine: Engine):
 
 
 def calibrate(engine: Engine, cubes, lib, seed: int = 0, progress=None, generator=None, gate: bool = True):
-    """The semi-blind stage: the start's bias correction, then endmembers and abundances alternated on
-    windows of the scene, each as far as a simulation of the scene shows to help
+    """The semi-blind stage: the start's bias correction where it stands out of its noise, then endmembers
+    and abundances alternated on windows of the scene, as far as a simulation of the scene shows to help
     (:func:`core.deep.joint.joint_endmembers`); the endmembers are then named from the library.
 
     Args:
@@ -247,16 +247,22 @@ def _robust_start(cubes, p: int, seed: int, prog):
 def _semi_blind(engine: Engine, cubes, lib, seed: int, prog, gen):
     """The gated semi-blind stage of :func:`fit_scene` (:func:`calibrate`), recorded in
     ``engine.validation``; returns the library match of the kept endmembers, or None."""
-    prog.info("semi-blind: the start's bias correction (linear model), then re-estimating the endmembers from the "
-              "least-squares prior's abundances, each as far as a simulation of the scene shows to help")
+    prog.info("semi-blind: the start's bias correction (linear model, where it stands out of its noise), then "
+              "re-estimating the endmembers from the least-squares prior's abundances, as far as a simulation of "
+              "the scene shows to help")
     _, match, angles, joint = calibrate(engine, cubes, lib, seed=seed, progress=prog, generator=gen)
     engine.validation = {**(engine.validation or {}), "joint_endmembers": joint}
-    if joint["bias_risks"]:
-        prog.info(f"start's bias correction {'kept' if joint['bias_corrected'] else 'dropped'} (the simulation's "
-                  f"abundance error {joint['bias_risks'][0]:.3g} → {joint['bias_risks'][1]:.3g})")
+    if joint["bias_noise"] is not None:
+        prog.info(f"start's bias correction {'kept' if joint['bias_corrected'] else 'dropped'} (its noise is "
+                  f"{joint['bias_noise']:.2f} of its energy, at most {joint['bias_noise_max']:.2f} kept)")
     prog.info(f"endmember updates kept: {joint['kept']} (the simulation's abundance error "
               + " → ".join(f"{r:.3g}" for r in joint["risks"]) + ")")
     return None if match is None else (match, angles)
+
+
+def _json_number(x):
+    """A float for report.json, None for none or a non-finite one (∞ is not JSON)."""
+    return float(x) if x is not None and np.isfinite(x) else None
 
 
 def stage_report(engine: Engine, fit: SceneFit) -> list:
@@ -313,8 +319,9 @@ def stage_report(engine: Engine, fit: SceneFit) -> list:
                 "risk": joint["risks"] if joint else None, "margin": joint["margin"] if joint else None,
                 "rounds_kept": joint["kept"] if joint else 0,
                 "bias_corrected": bool(joint and joint["bias_corrected"]),
-                "bias_risks": joint["bias_risks"] if joint else None,
-                "bias_margin": joint["bias_margin"] if joint else None})
+                "bias_noise": _json_number(joint["bias_noise"]) if joint else None,
+                "bias_noise_max": joint["bias_noise_max"] if joint else None,
+                "bias_risks": joint["bias_risks"] if joint else None})
     out.append({"stage": "endmember-diffusion", "ran": rc.steps_1d > 0 and "endmember-diffusion" in engine.trained,
                 "judge": "off by default (docs/EXPERIMENTS.md)", "risk": None})
     return out
