@@ -19,9 +19,10 @@ robust start + prior (the engine's start and its denoised least-squares prior,
 no network); + HybridSTU; + 2D diffusion (each learned abundance stage blended
 with the stage before it by its risk-optimal weight, as the gates blend it, but
 kept whatever the margin: ``_forced_weights``); + endmember stage (the semi-blind
-stage of core.deep.joint: the start's bias correction in the linear model, then
-rounds of endmembers re-estimated from those abundances, and refined by the 1D
-endmember diffusion where the quality fits it; all of it kept); full = the
+stage of core.deep.joint: the start's bias correction in the linear model, kept
+whatever its noise, then rounds of endmembers re-estimated from those
+abundances, and refined by the 1D endmember diffusion where the quality fits
+it; all of it kept); full = the
 engine as ``unmix`` ships it (its gates decide which stages run, the semi-blind
 stage included). One engine fit per scene. Prints a table, writes
 benchmarks/results/accuracy.json (after every scene; --resume skips the
