@@ -10,6 +10,7 @@ and the scaling the networks were fitted with; it works on in-memory arrays
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -782,6 +783,35 @@ def _stage_on(eng: Engine, kind: str) -> bool:
     return float(eng.hybrid.correction) > 0 if kind == "hybrid" else eng.refine_cfg.steps_2d > 0
 
 
+class _Judge(NamedTuple):
+    """How a gate scores its stages: ``risk(x)``, the blend weight of least risk ``weight(a, b)``
+    and the blend ``mix(a, b, w)`` of two stages' outputs ``x`` (whatever the gate measures them by)."""
+
+    risk: Callable
+    weight: Callable
+    mix: Callable
+
+
+def _blend_stages(eng: Engine, kinds, cur, run, judge: _Judge, out: dict, margin: float | None) -> None:
+    """Each learned stage of ``kinds`` (``hybrid``, ``refined``) in turn: run at full weight
+    (``run(kind)``), blended with the estimate so far (``cur``) by the weight of least risk, and kept
+    at that weight only if the blend lowers the risk by ``margin`` (None: kept whatever the margin).
+    The stages' risks, weights and blended risks go into ``out``, their weights into the engine."""
+    for kind in kinds:
+        _set_stage(eng, kind, 1.0)
+        t = run(kind)
+        w = judge.weight(cur, t)
+        mixed = judge.mix(cur, t, w)
+        out[kind], out["weights"][kind], out["blended"][kind] = judge.risk(t), w, judge.risk(mixed)
+        # a stage must lower the risk by the margin: the simpler one wins ties
+        if margin is not None and not out["blended"][kind] < (1.0 - margin) * judge.risk(cur):
+            w = 0.0
+        _set_stage(eng, kind, w)
+        if w > 0.0:
+            cur = mixed
+    out.update(use_correction=_stage_on(eng, "hybrid"), use_refinement=_stage_on(eng, "refined"))
+
+
 def _set_stage(eng: Engine, kind: str, weight: float) -> None:
     """Run a learned stage with this blend weight (0: off)."""
     if kind == "hybrid":
@@ -847,21 +877,11 @@ def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0, gate: b
     out = {"prior": sure_of(cur), "hybrid": None, "refined": None, "weights": {}, "blended": {},
            "margin": SCENE_GATE_MARGIN}
     trained = {"hybrid": "hybridstu" in eng.trained, "refined": "abundance-diffusion" in eng.trained}
-    for kind, run in (("hybrid", "hybrid"), ("refined", "full")):
-        if not (_stage_on(eng, kind) or (not gate and trained[kind])):
-            continue
-        _set_stage(eng, kind, 1.0)
-        t = sure_terms(stage(run), cubes, eng.E, sigma, seed=seed)
-        w = blend_weight(cur["h"], t["h"], cur["Ty"], t["div"] - cur["div"])
-        mixed = _blend_terms(cur, t, w)
-        out[kind], out["weights"][kind], out["blended"][kind] = sure_of(t), w, sure_of(mixed)
-        # a stage must lower the risk by the margin: the simpler one wins ties
-        if gate and not out["blended"][kind] < (1.0 - SCENE_GATE_MARGIN) * sure_of(cur):
-            w = 0.0
-        _set_stage(eng, kind, w)
-        if w > 0.0:
-            cur = mixed
-    out.update(use_correction=_stage_on(eng, "hybrid"), use_refinement=_stage_on(eng, "refined"))
+    kinds = [k for k in ("hybrid", "refined") if _stage_on(eng, k) or (not gate and trained[k])]
+    judge = _Judge(sure_of, lambda a, b: blend_weight(a["h"], b["h"], a["Ty"], b["div"] - a["div"]), _blend_terms)
+    run = {"hybrid": "hybrid", "refined": "full"}
+    _blend_stages(eng, kinds, cur, lambda kind: sure_terms(stage(run[kind]), cubes, eng.E, sigma, seed=seed), judge,
+                  out, SCENE_GATE_MARGIN if gate else None)
     return out
 
 
@@ -923,21 +943,9 @@ def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
                 parts.append(np.stack([eng.abundances(Y[i] * eng.scale, generator=g) for i in range(Y.shape[0])]))
         return flat(parts)
 
-    mse = lambda h: float(np.mean((h - truth) ** 2))  # noqa: E731
+    judge = _Judge(lambda h: float(np.mean((h - truth) ** 2)), lambda a, b: blend_weight(a, b, truth),
+                   lambda a, b, w: a + w * (b - a))
     cur = run("prior")
-    out = {"fcls": mse(cur), "hybrid": 0.0, "refined": 0.0, "weights": {}, "blended": {}}
-    for kind in ("hybrid", "refined"):
-        if not _stage_on(eng, kind):
-            continue
-        _set_stage(eng, kind, 1.0)
-        h = run(kind)
-        w = blend_weight(cur, h, truth)
-        mixed = cur + w * (h - cur)
-        out[kind], out["weights"][kind], out["blended"][kind] = mse(h), w, mse(mixed)
-        if not out["blended"][kind] < mse(cur):
-            w = 0.0
-        _set_stage(eng, kind, w)
-        if w > 0.0:
-            cur = mixed
-    out.update(use_correction=_stage_on(eng, "hybrid"), use_refinement=_stage_on(eng, "refined"))
+    out = {"fcls": judge.risk(cur), "hybrid": 0.0, "refined": 0.0, "weights": {}, "blended": {}}
+    _blend_stages(eng, [k for k in ("hybrid", "refined") if _stage_on(eng, k)], cur, run, judge, out, 0.0)
     return out
