@@ -681,41 +681,7 @@ def fit_engine(Y_sample: np.ndarray, E0: np.ndarray, names, noise_sigma: np.ndar
 
 
 def sure_terms(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, seed: int = 0) -> dict:
-    """The terms of :func:`sure_risk` for one estimator: its abundances on the windows and their
-    divergence, with what every estimator shares (the same probes for every call with this seed).
-
-    Returns:
-        ``{"h": (P, N) the estimate at the windows' valid pixels, "div": its divergence term,
-        "Ty": (P, N) the least-squares abundances of the pixels, "trace": tr(TΣTᵀ)}``.
-    """
-    E = np.asarray(E, np.float64)
-    sig = np.asarray(sigma, np.float64)
-    T = np.linalg.pinv(E @ E.T) @ E  # pinv: degenerate E (a constant image)
-    rng = np.random.default_rng([seed, 0x5E5E])  # a stream of its own: a probe equal to the noise biases it
-    hs, tys, div = [], [], 0.0
-    for cube, valid in cubes:
-        y = cube[:, valid].astype(np.float64)
-        h = np.asarray(fn(cube, valid), np.float64)[:, valid]
-        probe = rng.standard_normal(cube.shape).astype(np.float32)
-        moved = cube + (eps * sig[:, None, None]).astype(np.float32) * probe
-        h2 = np.asarray(fn(moved, valid), np.float64)[:, valid]
-        div += float(np.sum((T @ (sig[:, None] * probe[:, valid])) * (h2 - h))) / eps
-        hs.append(h)
-        tys.append(T @ y)
-    P = E.shape[0]
-    cat = (lambda parts: np.concatenate(parts, axis=1)) if hs else (lambda parts: np.zeros((P, 0)))
-    return {"h": cat(hs), "div": div, "Ty": cat(tys), "trace": float(np.sum((T * sig[None, :]) ** 2))}
-
-
-def sure_of(terms: dict) -> float:
-    """Stein's unbiased risk (mean squared abundance error per pixel and endmember) from :func:`sure_terms`."""
-    h, ty = terms["h"], terms["Ty"]
-    total = float(np.sum((h - ty) ** 2)) - ty.shape[1] * terms["trace"] + 2.0 * terms["div"]
-    return total / max(h.size, 1)
-
-
-def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, seed: int = 0) -> float:
-    """Stein's unbiased estimate of the abundance error of an estimator, on the scene itself.
+    """Stein's unbiased estimate of the abundance error of an estimator, on the scene itself: its terms.
 
     For noisy pixels ``y = x + n`` with ``n ~ N(0, diag σ²)`` and an estimate
     ``h(y)`` of ``Tx`` for a linear map ``T`` (Stein 1981, generalised):
@@ -742,9 +708,37 @@ def sure_risk(fn, cubes, E: np.ndarray, sigma: np.ndarray, eps: float = 0.1, see
         seed: seed of the probe.
 
     Returns:
-        Estimated mean squared error per pixel and endmember.
+        ``{"h": (P, N) the estimate at the windows' valid pixels, "div": its divergence term,
+        "Ty": (P, N) the least-squares abundances of the pixels, "trace": tr(TΣTᵀ)}``: the
+        terms :func:`sure_of` makes the risk of, and that estimators run with the same ``seed``
+        (the same probes) share but for ``h`` and ``div``, so blends of them can be scored
+        (:func:`blend_weight`).
     """
-    return sure_of(sure_terms(fn, cubes, E, sigma, eps=eps, seed=seed))
+    E = np.asarray(E, np.float64)
+    sig = np.asarray(sigma, np.float64)
+    T = np.linalg.pinv(E @ E.T) @ E  # pinv: degenerate E (a constant image)
+    rng = np.random.default_rng([seed, 0x5E5E])  # a stream of its own: a probe equal to the noise biases it
+    hs, tys, div = [], [], 0.0
+    for cube, valid in cubes:
+        y = cube[:, valid].astype(np.float64)
+        h = np.asarray(fn(cube, valid), np.float64)[:, valid]
+        probe = rng.standard_normal(cube.shape).astype(np.float32)
+        moved = cube + (eps * sig[:, None, None]).astype(np.float32) * probe
+        h2 = np.asarray(fn(moved, valid), np.float64)[:, valid]
+        div += float(np.sum((T @ (sig[:, None] * probe[:, valid])) * (h2 - h))) / eps
+        hs.append(h)
+        tys.append(T @ y)
+    P = E.shape[0]
+    cat = (lambda parts: np.concatenate(parts, axis=1)) if hs else (lambda parts: np.zeros((P, 0)))
+    return {"h": cat(hs), "div": div, "Ty": cat(tys), "trace": float(np.sum((T * sig[None, :]) ** 2))}
+
+
+def sure_of(terms: dict) -> float:
+    """Stein's unbiased risk from :func:`sure_terms`: the estimated mean squared abundance error per
+    pixel and endmember."""
+    h, ty = terms["h"], terms["Ty"]
+    total = float(np.sum((h - ty) ** 2)) - ty.shape[1] * terms["trace"] + 2.0 * terms["div"]
+    return total / max(h.size, 1)
 
 
 def blend_weight(h_a: np.ndarray, h_b: np.ndarray, target: np.ndarray, extra: float = 0.0) -> float:
@@ -834,7 +828,7 @@ def scene_validate(eng: Engine, cubes, sigma: np.ndarray, seed: int = 0, gate: b
     :func:`self_validate` judges the stages on synthetic patches, which can
     miss what they do to the real scene. Here the prior, HybridSTU and
     HybridSTU + posterior sampling are run on windows of the scene and scored
-    by :func:`sure_risk` in abundance space, an unbiased estimate of their
+    by their SURE in abundance space (:func:`sure_terms`), an unbiased estimate of their
     abundance error that needs no reference (the same probes for every stage,
     so their differences are what is compared). Each stage's output is blended
     with the stage before it, ``a + w (b − a)`` (a convex blend: it stays on the

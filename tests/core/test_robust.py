@@ -84,14 +84,14 @@ def test_scale_variability_detects_illumination(illumination, expect_scaled):
 
 
 def test_sure_estimates_the_abundance_error_of_estimators_it_cannot_see_inside():
-    """SURE (core.deep.engine.sure_risk) tracks the true abundance error of FCLS on
+    """SURE (core.deep.engine.sure_terms, sure_of) tracks the true abundance error of FCLS on
     raw and on bilateral-filtered pixels, from the noisy data alone, and ranks them as the truth does."""
     import torch
     from testutil import smooth_spectra
 
     from core.classical.fcls import fcls
     from core.classical.synth import abundance_field
-    from core.deep.engine import sure_risk
+    from core.deep.engine import sure_of, sure_terms
 
     P, B, H, W, sigma = 3, 40, 48, 48, 0.05
     E = smooth_spectra(P, B, seed=4)
@@ -114,7 +114,8 @@ def test_sure_estimates_the_abundance_error_of_estimators_it_cannot_see_inside()
         ests = [fn(cube, valid) for cube in cubes]
         # the endmembers are exact, so the target (EEᵀ)⁻¹E x is A itself
         truth[name] = np.mean([np.mean((a - A) ** 2) for a in ests])
-        est[name] = np.mean([sure_risk(fn, [(cube, valid)], E, sig, seed=k) for k, cube in enumerate(cubes)])
+        est[name] = np.mean([sure_of(sure_terms(fn, [(cube, valid)], E, sig, seed=k))
+                             for k, cube in enumerate(cubes)])
         assert abs(est[name] - truth[name]) < 0.15 * truth[name] + 2e-6, (name, est[name], truth[name])
     assert truth["filtered"] < truth["raw"] and est["filtered"] < est["raw"]
 
@@ -128,7 +129,7 @@ def test_sure_blends_two_estimators_by_the_weight_the_truth_would_pick():
 
     from core.classical.fcls import fcls
     from core.classical.synth import abundance_field
-    from core.deep.engine import _blend_terms, blend_weight, sure_of, sure_risk, sure_terms
+    from core.deep.engine import _blend_terms, blend_weight, sure_of, sure_terms
 
     P, B, H, W, sigma = 3, 40, 48, 48, 0.05
     E = smooth_spectra(P, B, seed=4)
@@ -149,7 +150,8 @@ def test_sure_blends_two_estimators_by_the_weight_the_truth_would_pick():
     w = blend_weight(a["h"], b["h"], a["Ty"], b["div"] - a["div"])
     assert 0.05 < w < 0.95
     blend = lambda c, v: raw(c, v) + w * (smoothed(c, v) - raw(c, v))  # noqa: E731
-    assert sure_of(_blend_terms(a, b, w)) == pytest.approx(sure_risk(blend, [(cube, valid)], E, sig), rel=1e-6)
+    as_one = sure_of(sure_terms(blend, [(cube, valid)], E, sig))  # the blended estimator run as one
+    assert sure_of(_blend_terms(a, b, w)) == pytest.approx(as_one, rel=1e-6)
     grid = [sure_of(_blend_terms(a, b, c)) for c in np.linspace(0, 1, 21)]
     assert sure_of(_blend_terms(a, b, w)) <= min(grid) + 1e-12  # the closed form is the minimum
     err = {name: float(np.mean((fn(cube, valid) - A) ** 2)) for name, fn in (("raw", raw), ("smoothed", smoothed),
