@@ -219,7 +219,8 @@ def _save(a, results, summary, torch):
 
 def summarise(results: dict) -> dict:
     """The suite's means (the issue's suite: scenes of P fixed spectra), the variability scenes and
-    the real scenes apart, and each stage's effect (how often it lowers the pooled aRMSE)."""
+    the real scenes apart, each stage's effect (how often it lowers the pooled aRMSE) and how many
+    scenes it runs on by default."""
     synth = [n for n in results if n not in REAL and len(SUITE[n]) == 6]
     varied = [n for n in results if n not in REAL and len(SUITE[n]) > 6]
     summary = {}
@@ -247,6 +248,15 @@ def summarise(results: dict) -> dict:
                 "worse_by_more_than_5pct": sum(results[n][after]["armse_pooled"]
                                                > 1.05 * results[n][before]["armse_pooled"] for n in results),
                 "scenes": len(results)} for before, after in steps}
+    # how many scenes each deep stage runs on as unmix ships it (report.json → stages: "ran"; the
+    # semi-blind stage runs after that report here: its record "_joint")
+    ran = {n: {st["stage"]: st["ran"] for st in results[n].get("_stages", [])} for n in results}
+    for n, r in results.items():
+        joint = r.get("_joint") or {}
+        ran[n]["semi-blind"] = bool(joint.get("kept") or joint.get("bias_corrected"))
+    summary["stage_runs_by_default"] = {
+        stage: {"scenes_run": sum(bool(ran[n].get(stage)) for n in results), "scenes": len(results)}
+        for stage in ("hybridstu", "abundance-diffusion", "semi-blind")}
     return summary
 
 
