@@ -109,7 +109,7 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
     from core.classical.fcls import fcls
     from core.deep.engine import scene_validate
     from core.deep.robust import endmember_draws
-    from core.deep.run import calibrate, fit_scene, uncertainty_steps
+    from core.deep.run import calibrate, fit_scene, posterior_parts
     from core.io.raster import RasterReader, read_cube
     from core.options import UnmixOptions
     from core.progress import Progress
@@ -183,19 +183,14 @@ def run_scene(name, scene_dir, A_ref, E_ref, quality, seed, oracle=True):
         out[FULL] = {**scores(A_ref, E_ref, A_f, eng.E, Y), "seconds": t_fit + time.perf_counter() - t}
         # calibration of the uncertainty of the engine as it ships (what unmix --uncertainty writes, after the
         # semi-blind stage: the posterior draws' spread and the endmember draws' of the block bootstrap, the
-        # estimate being run._posterior's): share of true abundances within ±2σ of the estimate
-        t = time.perf_counter()
-        y = eng._prepare(Y, valid)
-        with torch.no_grad():
-            A0 = eng.hybrid(y)
-        d = eng.posterior_draws(Y, valid, UNC_DRAWS, generator=torch.Generator().manual_seed(seed), y=y,
-                                steps_2d=uncertainty_steps(eng), start=A0)
+        # estimate being run.posterior_parts'): share of true abundances within ±2σ of the estimate
         t_e = time.perf_counter()
         eng.E_draws = endmember_draws(cubes, eng.E, seed=seed)
-        sd_e = eng.endmember_spread(y)
         t_e = time.perf_counter() - t_e
+        t = time.perf_counter()
+        m, sd_a, sd_e = posterior_parts(eng, Y, valid, UNC_DRAWS, torch.Generator().manual_seed(seed))
         perm = match_endmembers(E_ref, eng.E)
-        m, sd_a = eng.refined(A0[0].float().cpu().numpy(), d.mean(axis=0))[perm], d.std(axis=0)[perm]
+        m, sd_a = m[perm], sd_a[perm]
         sd = sd_a if sd_e is None else np.sqrt(sd_a ** 2 + sd_e[perm] ** 2)
         out["_uncertainty"] = {"draws": UNC_DRAWS, "endmember_draws": 0 if sd_e is None else len(eng.E_draws),
                                "coverage_2sigma": float(np.mean(np.abs(A_ref - m) <= 2 * sd)),

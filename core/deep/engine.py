@@ -920,14 +920,9 @@ def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
     draw = batches or gen.batch
     data = [draw(8) for _ in range(n_batches)]
     hyb = eng.hybrid
-    truth = np.concatenate([A.reshape(A.shape[0], A.shape[1], -1).transpose(1, 0, 2).reshape(A.shape[1], -1)
-                            for _, A, _ in data], axis=1)
+    truth = np.concatenate([A for _, A, _ in data])  # (patches, P, h, w)
 
-    def flat(parts):  # [(n, P, h, w)] → (P, N) in the order of ``truth``
-        return np.concatenate([a.reshape(a.shape[0], a.shape[1], -1).transpose(1, 0, 2).reshape(a.shape[1], -1)
-                               for a in parts], axis=1)
-
-    def run(kind):
+    def run(kind):  # the stage's abundances of every patch, in the order of ``truth``
         parts = []
         for Y, _, _ in data:
             if kind == "prior":
@@ -937,7 +932,7 @@ def self_validate(eng: Engine, gen, batches=None, n_batches: int = 4) -> dict:
             else:
                 g = torch.Generator().manual_seed(0)
                 parts.append(np.stack([eng.abundances(Y[i] * eng.scale, generator=g) for i in range(Y.shape[0])]))
-        return flat(parts)
+        return np.concatenate(parts)
 
     judge = _Judge(lambda h: float(np.mean((h - truth) ** 2)), lambda a, b: blend_weight(a, b, truth),
                    lambda a, b, w: a + w * (b - a))

@@ -262,8 +262,8 @@ def joint_endmembers(engine: Engine, cubes, sigma: np.ndarray, rounds: int, seed
                 E = np.asarray(start(sims, engine.P, seed), np.float64)
                 E_c, share = corrected_start(engine, sims, E, sigma, start, seed, prog, streams=BIAS_ITERATIONS)
                 out["bias_risks"] = [abundance_error(engine, sims, truth, X, E_corrected) for X in (E, E_c)]
-                E = E_c if share <= BIAS_NOISE_SHARE else E
-                E_truth, out["risks"] = E_corrected, [out["bias_risks"][1 if share <= BIAS_NOISE_SHARE else 0]]
+                nested = share <= BIAS_NOISE_SHARE
+                E, E_truth, out["risks"] = (E_c if nested else E), E_corrected, [out["bias_risks"][int(nested)]]
             else:  # the rounds from the plain start, on a simulation of the scene as it stands
                 E_corrected = E_truth = engine.E = E_scene
                 sims, truth = simulate(engine, cubes, sigma, seed, residuals=model_error)

@@ -372,17 +372,23 @@ def tile_generator(seed: int, origin) -> torch.Generator:
 
 
 @torch.no_grad()
-def _posterior(engine, cube, valid, n, generator, progress=None):
-    """(estimate (P, h, w), std (P, h, w)) from ``n`` posterior draws of one tile. The estimate is
-    HybridSTU's blended with the draws' mean as the gates decided (:meth:`Engine.refined`: HybridSTU's
-    alone where they turned the sampler off); the std is the draws' spread, with the spread the
-    endmember draws add where the engine has them (:meth:`Engine.endmember_spread`)."""
+def posterior_parts(engine, cube, valid, n, generator, progress=None):
+    """(estimate, draws' std, endmember spread or None), each (P, h, w), from ``n`` posterior draws
+    of one tile. The estimate is HybridSTU's blended with the draws' mean as the gates decided
+    (:meth:`Engine.refined`: HybridSTU's alone where they turned the sampler off); the endmember
+    spread is what the endmember draws add where the engine has them (:meth:`Engine.endmember_spread`).
+    The accuracy benchmark's calibration scores these parts."""
     y = engine._prepare(cube, valid)
     A0 = engine.hybrid(y)
     d = engine.posterior_draws(cube, valid, n, generator=generator, progress=progress,
                                steps_2d=uncertainty_steps(engine), y=y, start=A0)
-    sd, sd_e = d.std(axis=0), engine.endmember_spread(y)
-    A = engine.refined(A0[0].float().cpu().numpy(), d.mean(axis=0))
+    return engine.refined(A0[0].float().cpu().numpy(), d.mean(axis=0)), d.std(axis=0), engine.endmember_spread(y)
+
+
+def _posterior(engine, cube, valid, n, generator, progress=None):
+    """(estimate (P, h, w), std (P, h, w)) of one tile (:func:`posterior_parts`): the draws' spread
+    combined with the endmember draws' by the law of total variance."""
+    A, sd, sd_e = posterior_parts(engine, cube, valid, n, generator, progress)
     return A, sd if sd_e is None else np.sqrt(sd ** 2 + sd_e ** 2)
 
 
