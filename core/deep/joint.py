@@ -53,7 +53,8 @@ JOINT_MARGIN = 0.005
 #: (docs/EXPERIMENTS.md)
 BIAS_NOISE_SHARE = 1.0 / 9.0
 #: iterations of the start's bias correction (:func:`corrected_start`): on the linear scenes of
-#: ``benchmarks/accuracy.py`` the error stopped falling after about four (docs/EXPERIMENTS.md)
+#: ``benchmarks/accuracy.py`` most of the gain comes in four; longer runs (12, session 13) kept
+#: falling on some scenes and drifted away from the truth on others (docs/EXPERIMENTS.md)
 BIAS_ITERATIONS = 4
 
 
